@@ -1,0 +1,1 @@
+"""The operational system: the only place where business state changes."""

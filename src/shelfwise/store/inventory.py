@@ -1,0 +1,814 @@
+"""Stock services: orders, cancellations, returns, receipts, adjustments, transfers, holds.
+
+Every change of on-hand stock goes through `_move`, which writes one ledger row and changes the
+running balance in the same transaction, so `stock_levels.on_hand` always equals the ledger sum.
+Decrements are single conditional UPDATEs (`... WHERE on_hand - reserved >= :qty`): the database
+serialises concurrent buyers on the row, so stock can never go below what was there, on SQLite,
+PostgreSQL and MySQL alike, without application-level locks.
+
+Every service runs inside a SAVEPOINT: when it raises, none of its writes survive, even if the
+caller catches the error and goes on to commit other work in the same session.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+
+from sqlalchemy import and_, func, insert, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, selectinload
+
+from shelfwise.store.errors import (
+    IdempotencyConflict,
+    InsufficientStock,
+    InvalidRequest,
+    InvalidTransition,
+    NotFound,
+    Shortage,
+)
+from shelfwise.store.models import (
+    Customer,
+    Location,
+    MovementKind,
+    Order,
+    OrderEvent,
+    OrderLine,
+    OrderStatus,
+    Priority,
+    Product,
+    Promotion,
+    PurchaseOrder,
+    PurchaseOrderLine,
+    PurchaseOrderStatus,
+    PurchaseReceipt,
+    StockLevel,
+    StockMovement,
+    StockTransfer,
+    SupplierProduct,
+    utcnow,
+)
+
+# Which status may follow which. Cancelling is possible until the parcel leaves.
+NEXT_STATUSES: dict[OrderStatus, frozenset[OrderStatus]] = {
+    OrderStatus.PENDING: frozenset({OrderStatus.PAID, OrderStatus.CANCELLED}),
+    OrderStatus.PAID: frozenset({OrderStatus.SHIPPED, OrderStatus.CANCELLED}),
+    OrderStatus.SHIPPED: frozenset({OrderStatus.DELIVERED}),
+    OrderStatus.DELIVERED: frozenset(),
+    OrderStatus.CANCELLED: frozenset(),
+}
+
+
+@dataclass(frozen=True)
+class LineRequest:
+    """One line of an order request: a product and a quantity (and an optional extra discount)."""
+
+    product_id: int
+    quantity: int
+    discount: Decimal = Decimal("0")
+
+
+# ---------------------------------------------------------------------------------------------
+# Ledger primitives
+# ---------------------------------------------------------------------------------------------
+
+
+def _ensure_stock_row(session: Session, product_id: int, location_id: int) -> None:
+    exists = session.scalar(
+        select(StockLevel.product_id).where(
+            StockLevel.product_id == product_id, StockLevel.location_id == location_id
+        )
+    )
+    if exists is None:
+        try:
+            with session.begin_nested():
+                session.execute(
+                    insert(StockLevel).values(
+                        product_id=product_id, location_id=location_id, on_hand=0, reserved=0
+                    )
+                )
+        except IntegrityError:
+            pass  # a concurrent transaction created it first; fine
+
+
+def _move(
+    session: Session,
+    *,
+    product_id: int,
+    location_id: int,
+    quantity: int,
+    kind: MovementKind,
+    occurred_at: datetime,
+    reason: str | None = None,
+    order_line_id: int | None = None,
+    purchase_receipt_id: int | None = None,
+    transfer_id: int | None = None,
+) -> bool:
+    """Apply a signed change to on-hand stock and record it. Returns False when a decrement
+    would take available stock (on hand minus reserved) below zero; nothing is written then."""
+    if quantity == 0:
+        raise InvalidRequest("a stock movement must change the quantity")
+    if quantity > 0:
+        _ensure_stock_row(session, product_id, location_id)
+        condition = and_(
+            StockLevel.product_id == product_id, StockLevel.location_id == location_id
+        )
+    else:
+        condition = and_(
+            StockLevel.product_id == product_id,
+            StockLevel.location_id == location_id,
+            StockLevel.on_hand - StockLevel.reserved >= -quantity,
+        )
+    result = session.execute(
+        update(StockLevel)
+        .where(condition)
+        .values(on_hand=StockLevel.on_hand + quantity)
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        return False
+    session.execute(
+        insert(StockMovement).values(
+            product_id=product_id,
+            location_id=location_id,
+            kind=kind,
+            quantity=quantity,
+            occurred_at=occurred_at,
+            reason=reason,
+            order_line_id=order_line_id,
+            purchase_receipt_id=purchase_receipt_id,
+            transfer_id=transfer_id,
+        )
+    )
+    return True
+
+
+def available_quantity(*, session: Session, product_id: int, location_id: int) -> int:
+    value = session.scalar(
+        select(StockLevel.on_hand - StockLevel.reserved).where(
+            StockLevel.product_id == product_id, StockLevel.location_id == location_id
+        )
+    )
+    return int(value or 0)
+
+
+def _shortage(session: Session, product: Product, location: Location, requested: int) -> Shortage:
+    return Shortage(
+        product_id=product.id,
+        sku=product.sku,
+        location_code=location.code,
+        requested=requested,
+        available=available_quantity(session=session, product_id=product.id, location_id=location.id),
+    )
+
+
+def _get(session: Session, model: type, key: object, what: str) -> object:
+    row = session.get(model, key)
+    if row is None:
+        raise NotFound(f"{what} {key} does not exist")
+    return row
+
+
+def _location(session: Session, location_id: int) -> Location:
+    location = session.get(Location, location_id)
+    if location is None:
+        raise NotFound(f"location {location_id} does not exist")
+    return location
+
+
+def _positive(quantity: int, what: str) -> None:
+    if isinstance(quantity, bool) or not isinstance(quantity, int) or quantity <= 0:
+        raise InvalidRequest(f"{what} must be a whole number above zero, got {quantity!r}")
+
+
+# ---------------------------------------------------------------------------------------------
+# Orders
+# ---------------------------------------------------------------------------------------------
+
+
+def _fingerprint(location_id: int, lines: Sequence[LineRequest], priority: Priority) -> str:
+    canonical = json.dumps(
+        {
+            "location_id": location_id,
+            "priority": priority.value,
+            "lines": sorted([line.product_id, line.quantity, str(line.discount)] for line in lines),
+        },
+        separators=(",", ":"),
+    )
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _existing_order(session: Session, customer_id: int, key: str, fingerprint: str) -> Order | None:
+    order = session.scalar(
+        select(Order)
+        .where(Order.customer_id == customer_id, Order.idempotency_key == key)
+        .options(selectinload(Order.lines), selectinload(Order.events))
+    )
+    if order is not None and order.request_fingerprint != fingerprint:
+        raise IdempotencyConflict(
+            f"idempotency key {key!r} was already used for a different order (#{order.id}); "
+            "use a new key for a new order"
+        )
+    return order
+
+
+def _merge_lines(lines: Sequence[LineRequest]) -> list[LineRequest]:
+    if not lines:
+        raise InvalidRequest("an order needs at least one line")
+    merged: dict[tuple[int, Decimal], int] = {}
+    for number, line in enumerate(lines, start=1):
+        _positive(line.quantity, f"line {number}: quantity")
+        if not Decimal("0") <= line.discount < Decimal("1"):
+            raise InvalidRequest(f"line {number}: discount must be a fraction from 0 up to 1")
+        key = (line.product_id, line.discount)
+        merged[key] = merged.get(key, 0) + line.quantity
+    products = [pid for pid, _ in merged]
+    if len(set(products)) != len(products):
+        raise InvalidRequest("the same product appears on two lines with different discounts")
+    return [LineRequest(pid, qty, disc) for (pid, disc), qty in merged.items()]
+
+
+def _promotion_discounts(session: Session, product_ids: Iterable[int], day: date) -> dict[int, Decimal]:
+    rows = session.execute(
+        select(Promotion.product_id, func.max(Promotion.discount))
+        .where(
+            Promotion.product_id.in_(list(product_ids)),
+            Promotion.starts_on <= day,
+            Promotion.ends_on >= day,
+        )
+        .group_by(Promotion.product_id)
+    )
+    return {pid: Decimal(disc) for pid, disc in rows}
+
+
+def place_order(
+    *,
+    session: Session,
+    customer_id: int,
+    location_id: int,
+    lines: Sequence[LineRequest],
+    idempotency_key: str | None = None,
+    priority: Priority = Priority.MEDIUM,
+    ship_mode: str | None = None,
+    ordered_at: datetime | None = None,
+) -> Order:
+    """Create an order and take its stock from `location_id`, all or nothing.
+
+    Raises `InsufficientStock` listing every short line. With an idempotency key, a retried
+    request returns the order the first attempt created (and changes nothing).
+    """
+    merged = _merge_lines(lines)
+    fingerprint = _fingerprint(location_id, merged, priority)
+    if idempotency_key is not None:
+        if not 1 <= len(idempotency_key) <= 128:
+            raise InvalidRequest("an idempotency key has 1 to 128 characters")
+        existing = _existing_order(session, customer_id, idempotency_key, fingerprint)
+        if existing is not None:
+            return existing
+    try:
+        with session.begin_nested():
+            return _create_order(
+                session,
+                customer_id=customer_id,
+                location_id=location_id,
+                lines=merged,
+                idempotency_key=idempotency_key,
+                fingerprint=fingerprint,
+                priority=priority,
+                ship_mode=ship_mode,
+                ordered_at=ordered_at or utcnow(),
+            )
+    except IntegrityError:
+        # Two retries of one request raced; the other one won. Return its order.
+        if idempotency_key is None:
+            raise
+        existing = _existing_order(session, customer_id, idempotency_key, fingerprint)
+        if existing is None:
+            raise
+        return existing
+
+
+def _create_order(
+    session: Session,
+    *,
+    customer_id: int,
+    location_id: int,
+    lines: list[LineRequest],
+    idempotency_key: str | None,
+    fingerprint: str,
+    priority: Priority,
+    ship_mode: str | None,
+    ordered_at: datetime,
+) -> Order:
+    if session.get(Customer, customer_id) is None:
+        raise NotFound(f"customer {customer_id} does not exist")
+    location = _location(session, location_id)
+    ids = [line.product_id for line in lines]
+    products = {p.id: p for p in session.scalars(select(Product).where(Product.id.in_(ids)))}
+    missing = [pid for pid in ids if pid not in products]
+    if missing:
+        raise NotFound(f"product(s) {', '.join(map(str, missing))} do not exist")
+    inactive = [products[pid].sku for pid in ids if not products[pid].active]
+    if inactive:
+        raise InvalidRequest(f"product(s) {', '.join(inactive)} are no longer sold")
+
+    order = Order(
+        customer_id=customer_id,
+        location_id=location_id,
+        status=OrderStatus.PENDING,
+        priority=priority,
+        ship_mode=ship_mode,
+        ordered_at=ordered_at,
+        idempotency_key=idempotency_key,
+        request_fingerprint=fingerprint if idempotency_key else None,
+    )
+    session.add(order)
+    session.flush()  # a duplicate idempotency key fails here, before any stock moves
+
+    promotions = _promotion_discounts(session, ids, ordered_at.date())
+    order_lines: list[OrderLine] = []
+    for number, line in enumerate(lines, start=1):
+        product = products[line.product_id]
+        order_line = OrderLine(
+            order_id=order.id,
+            line_no=number,
+            product_id=product.id,
+            quantity=line.quantity,
+            unit_price=product.unit_price,
+            discount=max(line.discount, promotions.get(product.id, Decimal("0"))),
+        )
+        order_lines.append(order_line)
+    session.add_all(order_lines)
+    session.flush()
+
+    # Lock rows in one global order (by product id) so concurrent orders cannot deadlock.
+    shortages: list[Shortage] = []
+    for order_line in sorted(order_lines, key=lambda ol: ol.product_id):
+        taken = _move(
+            session,
+            product_id=order_line.product_id,
+            location_id=location_id,
+            quantity=-order_line.quantity,
+            kind=MovementKind.SALE,
+            occurred_at=ordered_at,
+            order_line_id=order_line.id,
+        )
+        if not taken:
+            shortages.append(
+                _shortage(session, products[order_line.product_id], location, order_line.quantity)
+            )
+    if shortages:
+        raise InsufficientStock(shortages)
+    session.add(OrderEvent(order_id=order.id, status=OrderStatus.PENDING, occurred_at=ordered_at))
+    session.flush()
+    session.refresh(order, attribute_names=["lines", "events"])
+    return order
+
+
+def get_order(*, session: Session, order_id: int) -> Order:
+    order = session.scalar(
+        select(Order)
+        .where(Order.id == order_id)
+        .options(selectinload(Order.lines), selectinload(Order.events))
+    )
+    if order is None:
+        raise NotFound(f"order {order_id} does not exist")
+    return order
+
+
+def set_order_status(
+    *,
+    session: Session,
+    order_id: int,
+    status: OrderStatus,
+    at: datetime | None = None,
+    note: str | None = None,
+) -> Order:
+    """Move an order along its life cycle; cancelling returns its stock through the ledger."""
+    at = at or utcnow()
+    with session.begin_nested():
+        order = get_order(session=session, order_id=order_id)
+        if status not in NEXT_STATUSES[order.status]:
+            allowed = ", ".join(sorted(s.value for s in NEXT_STATUSES[order.status])) or "none"
+            raise InvalidTransition(
+                f"order {order_id} is {order.status.value}; it cannot become {status.value} "
+                f"(allowed next: {allowed})"
+            )
+        if status is OrderStatus.CANCELLED:
+            for line in order.lines:
+                _move(
+                    session,
+                    product_id=line.product_id,
+                    location_id=order.location_id,
+                    quantity=line.quantity,
+                    kind=MovementKind.CANCELLATION,
+                    occurred_at=at,
+                    reason=note or "order cancelled",
+                    order_line_id=line.id,
+                )
+        order.status = status
+        order.events.append(OrderEvent(status=status, occurred_at=at, note=note))
+        session.flush()
+        return order
+
+
+def cancel_order(
+    *, session: Session, order_id: int, at: datetime | None = None, reason: str | None = None
+) -> Order:
+    return set_order_status(
+        session=session, order_id=order_id, status=OrderStatus.CANCELLED, at=at, note=reason
+    )
+
+
+def return_items(
+    *,
+    session: Session,
+    order_line_id: int,
+    quantity: int,
+    reason: str,
+    at: datetime | None = None,
+) -> StockMovement:
+    """Take back delivered units of one order line into the order's location."""
+    _positive(quantity, "returned quantity")
+    if not reason.strip():
+        raise InvalidRequest("a return needs a reason")
+    with session.begin_nested():
+        line = session.get(OrderLine, order_line_id)
+        if line is None:
+            raise NotFound(f"order line {order_line_id} does not exist")
+        order = line.order
+        if order.status is not OrderStatus.DELIVERED:
+            raise InvalidTransition(
+                f"order {order.id} is {order.status.value}; only delivered orders take returns"
+            )
+        already = session.scalar(
+            select(func.coalesce(func.sum(StockMovement.quantity), 0)).where(
+                StockMovement.order_line_id == line.id,
+                StockMovement.kind == MovementKind.RETURN,
+            )
+        )
+        if int(already or 0) + quantity > line.quantity:
+            raise InvalidRequest(
+                f"order line {line.id} sold {line.quantity}, {already} already returned; "
+                f"cannot return {quantity} more"
+            )
+        _move(
+            session,
+            product_id=line.product_id,
+            location_id=order.location_id,
+            quantity=quantity,
+            kind=MovementKind.RETURN,
+            occurred_at=at or utcnow(),
+            reason=reason,
+            order_line_id=line.id,
+        )
+        movement = session.scalars(
+            select(StockMovement)
+            .where(StockMovement.order_line_id == line.id)
+            .order_by(StockMovement.id.desc())
+            .limit(1)
+        ).one()
+        return movement
+
+
+# ---------------------------------------------------------------------------------------------
+# Purchasing
+# ---------------------------------------------------------------------------------------------
+
+
+def create_purchase_order(
+    *,
+    session: Session,
+    supplier_id: int,
+    location_id: int,
+    quantities: Mapping[int, int],
+    ordered_at: datetime | None = None,
+) -> PurchaseOrder:
+    """Order from a supplier at its agreed cost; the expected date follows its promised lead
+    time (the longest among the lines). Quantities are rounded up to the minimum order."""
+    ordered_at = ordered_at or utcnow()
+    if not quantities:
+        raise InvalidRequest("a purchase order needs at least one line")
+    with session.begin_nested():
+        _location(session, location_id)
+        terms = {
+            sp.product_id: sp
+            for sp in session.scalars(
+                select(SupplierProduct).where(
+                    SupplierProduct.supplier_id == supplier_id,
+                    SupplierProduct.product_id.in_(list(quantities)),
+                )
+            )
+        }
+        unknown = [pid for pid in quantities if pid not in terms]
+        if unknown:
+            raise InvalidRequest(
+                f"supplier {supplier_id} does not supply product(s) {', '.join(map(str, unknown))}"
+            )
+        lead = max(terms[pid].lead_time_days for pid in quantities)
+        po = PurchaseOrder(
+            supplier_id=supplier_id,
+            location_id=location_id,
+            status=PurchaseOrderStatus.ORDERED,
+            ordered_at=ordered_at,
+            expected_on=ordered_at.date() + timedelta(days=lead),
+        )
+        for pid, qty in quantities.items():
+            _positive(qty, f"quantity of product {pid}")
+            po.lines.append(
+                PurchaseOrderLine(
+                    product_id=pid,
+                    quantity_ordered=max(qty, terms[pid].min_order_quantity),
+                    unit_cost=terms[pid].unit_cost,
+                )
+            )
+        session.add(po)
+        session.flush()
+        return po
+
+
+def received_quantities(*, session: Session, purchase_order_id: int) -> dict[int, int]:
+    """Units received so far per PO line id."""
+    rows = session.execute(
+        select(PurchaseOrderLine.id, func.coalesce(func.sum(PurchaseReceipt.quantity), 0))
+        .outerjoin(PurchaseReceipt, PurchaseReceipt.purchase_order_line_id == PurchaseOrderLine.id)
+        .where(PurchaseOrderLine.purchase_order_id == purchase_order_id)
+        .group_by(PurchaseOrderLine.id)
+    )
+    return {line_id: int(qty) for line_id, qty in rows}
+
+
+def receive_purchase_order(
+    *,
+    session: Session,
+    purchase_order_id: int,
+    quantities: Mapping[int, int] | None = None,
+    at: datetime | None = None,
+) -> list[PurchaseReceipt]:
+    """Book a delivery. `quantities` maps product id to units delivered now; None means
+    everything still outstanding. Over-delivery is refused (book the extra as an adjustment)."""
+    at = at or utcnow()
+    with session.begin_nested():
+        po = session.get(PurchaseOrder, purchase_order_id)
+        if po is None:
+            raise NotFound(f"purchase order {purchase_order_id} does not exist")
+        if po.status in (PurchaseOrderStatus.RECEIVED, PurchaseOrderStatus.CANCELLED):
+            raise InvalidTransition(f"purchase order {po.id} is {po.status.value}")
+        received = received_quantities(session=session, purchase_order_id=po.id)
+        outstanding = {line.product_id: line.quantity_ordered - received[line.id] for line in po.lines}
+        by_product = {line.product_id: line for line in po.lines}
+        delivery = dict(quantities) if quantities is not None else {
+            pid: qty for pid, qty in outstanding.items() if qty > 0
+        }
+        receipts: list[PurchaseReceipt] = []
+        for pid, qty in delivery.items():
+            if pid not in by_product:
+                raise InvalidRequest(f"product {pid} is not on purchase order {po.id}")
+            _positive(qty, f"received quantity of product {pid}")
+            if qty > outstanding[pid]:
+                raise InvalidRequest(
+                    f"purchase order {po.id}, product {pid}: {qty} delivered but only "
+                    f"{outstanding[pid]} outstanding"
+                )
+            receipt = PurchaseReceipt(purchase_order_line_id=by_product[pid].id, quantity=qty, received_at=at)
+            session.add(receipt)
+            session.flush()
+            _move(
+                session,
+                product_id=pid,
+                location_id=po.location_id,
+                quantity=qty,
+                kind=MovementKind.RECEIPT,
+                occurred_at=at,
+                purchase_receipt_id=receipt.id,
+            )
+            outstanding[pid] -= qty
+            receipts.append(receipt)
+        po.status = (
+            PurchaseOrderStatus.RECEIVED
+            if all(q == 0 for q in outstanding.values())
+            else PurchaseOrderStatus.PARTIALLY_RECEIVED
+        )
+        session.flush()
+        return receipts
+
+
+# ---------------------------------------------------------------------------------------------
+# Adjustments, transfers, holds
+# ---------------------------------------------------------------------------------------------
+
+
+def adjust_stock(
+    *,
+    session: Session,
+    product_id: int,
+    location_id: int,
+    delta: int,
+    reason: str,
+    at: datetime | None = None,
+) -> None:
+    """Correct stock (damage, shrinkage, a count) with a stated reason."""
+    if not reason or not reason.strip():
+        raise InvalidRequest("a stock adjustment needs a reason (damaged, count correction, ...)")
+    if isinstance(delta, bool) or not isinstance(delta, int) or delta == 0:
+        raise InvalidRequest(f"an adjustment changes stock by a non-zero whole number, got {delta!r}")
+    with session.begin_nested():
+        _get(session, Product, product_id, "product")
+        location = _location(session, location_id)
+        moved = _move(
+            session,
+            product_id=product_id,
+            location_id=location_id,
+            quantity=delta,
+            kind=MovementKind.ADJUSTMENT,
+            occurred_at=at or utcnow(),
+            reason=reason.strip(),
+        )
+        if not moved:
+            product = session.get(Product, product_id)
+            assert product is not None
+            raise InsufficientStock([_shortage(session, product, location, -delta)])
+
+
+def set_stock_count(
+    *,
+    session: Session,
+    product_id: int,
+    location_id: int,
+    counted: int,
+    reason: str = "stock count",
+    at: datetime | None = None,
+) -> int:
+    """Make on-hand stock equal a counted quantity through one adjustment; returns the delta."""
+    if isinstance(counted, bool) or not isinstance(counted, int) or counted < 0:
+        raise InvalidRequest(f"a counted quantity is a whole number of zero or more, got {counted!r}")
+    current = session.scalar(
+        select(StockLevel.on_hand).where(
+            StockLevel.product_id == product_id, StockLevel.location_id == location_id
+        )
+    )
+    delta = counted - int(current or 0)
+    if delta:
+        adjust_stock(
+            session=session,
+            product_id=product_id,
+            location_id=location_id,
+            delta=delta,
+            reason=reason,
+            at=at,
+        )
+    return delta
+
+
+def transfer_stock(
+    *,
+    session: Session,
+    product_id: int,
+    from_location_id: int,
+    to_location_id: int,
+    quantity: int,
+    at: datetime | None = None,
+) -> StockTransfer:
+    _positive(quantity, "transferred quantity")
+    if from_location_id == to_location_id:
+        raise InvalidRequest("a transfer needs two different locations")
+    at = at or utcnow()
+    with session.begin_nested():
+        product = session.get(Product, product_id)
+        if product is None:
+            raise NotFound(f"product {product_id} does not exist")
+        source = _location(session, from_location_id)
+        _location(session, to_location_id)
+        transfer = StockTransfer(
+            product_id=product_id,
+            from_location_id=from_location_id,
+            to_location_id=to_location_id,
+            quantity=quantity,
+            transferred_at=at,
+        )
+        session.add(transfer)
+        session.flush()
+        if not _move(
+            session,
+            product_id=product_id,
+            location_id=from_location_id,
+            quantity=-quantity,
+            kind=MovementKind.TRANSFER_OUT,
+            occurred_at=at,
+            transfer_id=transfer.id,
+        ):
+            raise InsufficientStock([_shortage(session, product, source, quantity)])
+        _move(
+            session,
+            product_id=product_id,
+            location_id=to_location_id,
+            quantity=quantity,
+            kind=MovementKind.TRANSFER_IN,
+            occurred_at=at,
+            transfer_id=transfer.id,
+        )
+        return transfer
+
+
+def reserve_stock(*, session: Session, product_id: int, location_id: int, quantity: int) -> None:
+    """Hold units back from sale (click-and-collect, inspection); they stay on hand."""
+    _positive(quantity, "reserved quantity")
+    with session.begin_nested():
+        result = session.execute(
+            update(StockLevel)
+            .where(
+                StockLevel.product_id == product_id,
+                StockLevel.location_id == location_id,
+                StockLevel.on_hand - StockLevel.reserved >= quantity,
+            )
+            .values(reserved=StockLevel.reserved + quantity)
+            .execution_options(synchronize_session=False)
+        )
+        if result.rowcount != 1:  # type: ignore[attr-defined]
+            product = session.get(Product, product_id)
+            if product is None:
+                raise NotFound(f"product {product_id} does not exist")
+            raise InsufficientStock([_shortage(session, product, _location(session, location_id), quantity)])
+
+
+def release_stock(*, session: Session, product_id: int, location_id: int, quantity: int) -> None:
+    _positive(quantity, "released quantity")
+    result = session.execute(
+        update(StockLevel)
+        .where(
+            StockLevel.product_id == product_id,
+            StockLevel.location_id == location_id,
+            StockLevel.reserved >= quantity,
+        )
+        .values(reserved=StockLevel.reserved - quantity)
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        raise InvalidRequest(
+            f"cannot release {quantity} units of product {product_id} at location {location_id}: "
+            "fewer are reserved"
+        )
+
+
+# ---------------------------------------------------------------------------------------------
+# Ledger audit
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LedgerMismatch:
+    product_id: int
+    location_id: int
+    on_hand: int
+    ledger_sum: int
+
+
+def ledger_mismatches(*, session: Session) -> list[LedgerMismatch]:
+    """Every product-location whose running balance differs from its ledger (should be none)."""
+    ledger = (
+        select(
+            StockMovement.product_id,
+            StockMovement.location_id,
+            func.sum(StockMovement.quantity).label("total"),
+        )
+        .group_by(StockMovement.product_id, StockMovement.location_id)
+        .subquery()
+    )
+    rows = session.execute(
+        select(
+            StockLevel.product_id,
+            StockLevel.location_id,
+            StockLevel.on_hand,
+            func.coalesce(ledger.c.total, 0),
+        )
+        .outerjoin(
+            ledger,
+            and_(
+                ledger.c.product_id == StockLevel.product_id,
+                ledger.c.location_id == StockLevel.location_id,
+            ),
+        )
+        .where(StockLevel.on_hand != func.coalesce(ledger.c.total, 0))
+    )
+    mismatches = [LedgerMismatch(p, loc, int(oh), int(total)) for p, loc, oh, total in rows]
+    orphans = session.execute(
+        select(ledger.c.product_id, ledger.c.location_id, ledger.c.total)
+        .outerjoin(
+            StockLevel,
+            and_(
+                ledger.c.product_id == StockLevel.product_id,
+                ledger.c.location_id == StockLevel.location_id,
+            ),
+        )
+        .where(StockLevel.product_id.is_(None), ledger.c.total != 0)
+    )
+    mismatches += [LedgerMismatch(p, loc, 0, int(total)) for p, loc, total in orphans]
+    return mismatches
+
+
+def today_utc() -> date:
+    return datetime.now(UTC).date()
