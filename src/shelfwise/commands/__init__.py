@@ -1,12 +1,23 @@
-"""CLI command groups, one module each; `register_all` wires them into the Typer app."""
+"""CLI command groups, one module each; `register_all` wires them into the Typer app.
+
+Command modules import heavy libraries (Spark, statsforecast, MLflow) inside their commands,
+never at module level, so `shelfwise --help` stays instant.
+"""
 
 from __future__ import annotations
 
+from importlib import import_module
+
 import typer
+
+# One entry per module in src/shelfwise/commands/ that has `register(app)`, in CLI order.
+COMMAND_MODULES = (
+    "store",
+    "report",
+    "demo",
+)
 
 
 def register_all(app: typer.Typer) -> None:
-    # One line per command module (each has `register(app)`); keep them in CLI order.
-    from shelfwise.commands import store as store_commands
-
-    store_commands.register(app)
+    for name in COMMAND_MODULES:
+        import_module(f"shelfwise.commands.{name}").register(app)
