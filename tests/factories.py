@@ -68,7 +68,9 @@ def make_world(
         session.flush()
         world.locations.append(location.id)
     for i in range(customers):
-        customer = Customer(name=f"Customer {i}", email=f"c{i}@example.com", segment=Segment.CONSUMER)
+        customer = Customer(
+            name=f"Customer {i}", email=f"c{i}@example.com", segment=Segment.CONSUMER
+        )
         session.add(customer)
         session.flush()
         world.customers.append(customer.id)

@@ -128,8 +128,15 @@ def test_place_order_insufficient_stock_names_every_short_line(any_db: Database)
 def test_place_order_respects_reserved_units(sqlite_db: Database) -> None:
     w = _world(sqlite_db)
     with sqlite_db.session() as session:
-        reserve_stock(session=session, product_id=w.products[0], location_id=w.locations[0], quantity=8)
-        assert available_quantity(session=session, product_id=w.products[0], location_id=w.locations[0]) == 2
+        reserve_stock(
+            session=session, product_id=w.products[0], location_id=w.locations[0], quantity=8
+        )
+        assert (
+            available_quantity(
+                session=session, product_id=w.products[0], location_id=w.locations[0]
+            )
+            == 2
+        )
         with pytest.raises(InsufficientStock):
             place_order(
                 session=session,
@@ -137,9 +144,13 @@ def test_place_order_respects_reserved_units(sqlite_db: Database) -> None:
                 location_id=w.locations[0],
                 lines=[LineRequest(w.products[0], 3)],
             )
-        release_stock(session=session, product_id=w.products[0], location_id=w.locations[0], quantity=8)
+        release_stock(
+            session=session, product_id=w.products[0], location_id=w.locations[0], quantity=8
+        )
         with pytest.raises(InvalidRequest):
-            release_stock(session=session, product_id=w.products[0], location_id=w.locations[0], quantity=1)
+            release_stock(
+                session=session, product_id=w.products[0], location_id=w.locations[0], quantity=1
+            )
         place_order(
             session=session,
             customer_id=w.customers[0],
@@ -163,20 +174,32 @@ def test_place_order_rejects_bad_requests(
 ) -> None:
     w = _world(sqlite_db)
     with sqlite_db.session() as session, pytest.raises(error):
-        place_order(session=session, customer_id=w.customers[0], location_id=w.locations[0], lines=lines)
+        place_order(
+            session=session, customer_id=w.customers[0], location_id=w.locations[0], lines=lines
+        )
 
 
 def test_place_order_unknown_customer_and_inactive_product(sqlite_db: Database) -> None:
     w = _world(sqlite_db)
     with sqlite_db.session() as session:
         with pytest.raises(NotFound, match="customer 424242"):
-            place_order(session=session, customer_id=424242, location_id=w.locations[0], lines=[LineRequest(w.products[0], 1)])
+            place_order(
+                session=session,
+                customer_id=424242,
+                location_id=w.locations[0],
+                lines=[LineRequest(w.products[0], 1)],
+            )
         product = session.get(Product, w.products[0])
         assert product is not None
         product.active = False
         session.flush()
         with pytest.raises(InvalidRequest, match="no longer sold"):
-            place_order(session=session, customer_id=w.customers[0], location_id=w.locations[0], lines=[LineRequest(w.products[0], 1)])
+            place_order(
+                session=session,
+                customer_id=w.customers[0],
+                location_id=w.locations[0],
+                lines=[LineRequest(w.products[0], 1)],
+            )
 
 
 def test_idempotent_retries_create_one_order(any_db: Database) -> None:
@@ -314,7 +337,12 @@ def test_cancel_returns_stock_through_the_ledger(any_db: Database) -> None:
     assert _on_hand(any_db, w.products[0], w.locations[0]) == 10
     with any_db.read_session() as session:
         kinds = session.scalars(
-            select(StockMovement.kind).where(StockMovement.product_id == w.products[0], StockMovement.location_id == w.locations[0]).order_by(StockMovement.id)
+            select(StockMovement.kind)
+            .where(
+                StockMovement.product_id == w.products[0],
+                StockMovement.location_id == w.locations[0],
+            )
+            .order_by(StockMovement.id)
         ).all()
         assert kinds == [MovementKind.ADJUSTMENT, MovementKind.SALE, MovementKind.CANCELLATION]
 
@@ -323,21 +351,31 @@ def test_order_life_cycle_and_returns(sqlite_db: Database) -> None:
     w = _world(sqlite_db)
     with sqlite_db.session() as session:
         order = place_order(
-            session=session, customer_id=w.customers[0], location_id=w.locations[0], lines=[LineRequest(w.products[0], 3)]
+            session=session,
+            customer_id=w.customers[0],
+            location_id=w.locations[0],
+            lines=[LineRequest(w.products[0], 3)],
         )
         for status in (OrderStatus.PAID, OrderStatus.SHIPPED):
             set_order_status(session=session, order_id=order.id, status=status)
         with pytest.raises(InvalidTransition, match="allowed next: delivered"):
             cancel_order(session=session, order_id=order.id)
         with pytest.raises(InvalidTransition, match="only delivered"):
-            return_items(session=session, order_line_id=order.lines[0].id, quantity=1, reason="broken")
+            return_items(
+                session=session, order_line_id=order.lines[0].id, quantity=1, reason="broken"
+            )
         set_order_status(session=session, order_id=order.id, status=OrderStatus.DELIVERED)
         assert [e.status for e in order.events] == [
-            OrderStatus.PENDING, OrderStatus.PAID, OrderStatus.SHIPPED, OrderStatus.DELIVERED
+            OrderStatus.PENDING,
+            OrderStatus.PAID,
+            OrderStatus.SHIPPED,
+            OrderStatus.DELIVERED,
         ]
         return_items(session=session, order_line_id=order.lines[0].id, quantity=2, reason="broken")
         with pytest.raises(InvalidRequest, match="2 already returned"):
-            return_items(session=session, order_line_id=order.lines[0].id, quantity=2, reason="broken")
+            return_items(
+                session=session, order_line_id=order.lines[0].id, quantity=2, reason="broken"
+            )
     assert _on_hand(sqlite_db, w.products[0], w.locations[0]) == 9
 
 
@@ -354,10 +392,14 @@ def test_purchase_order_partial_and_full_receipts(any_db: Database) -> None:
         )
         assert po.expected_on.isoformat() == "2026-03-09"
         assert sorted(line.quantity_ordered for line in po.lines) == [5, 12]  # MOQ of 5
-        receive_purchase_order(session=session, purchase_order_id=po.id, quantities={w.products[0]: 4})
+        receive_purchase_order(
+            session=session, purchase_order_id=po.id, quantities={w.products[0]: 4}
+        )
         assert po.status is PurchaseOrderStatus.PARTIALLY_RECEIVED
         with pytest.raises(InvalidRequest, match="only 8 outstanding"):
-            receive_purchase_order(session=session, purchase_order_id=po.id, quantities={w.products[0]: 9})
+            receive_purchase_order(
+                session=session, purchase_order_id=po.id, quantities={w.products[0]: 9}
+            )
         receive_purchase_order(session=session, purchase_order_id=po.id)
         assert po.status is PurchaseOrderStatus.RECEIVED
         with pytest.raises(InvalidTransition):
@@ -371,29 +413,75 @@ def test_purchase_order_partial_and_full_receipts(any_db: Database) -> None:
 def test_create_purchase_order_rejects_unsupplied_product(sqlite_db: Database) -> None:
     w = _world(sqlite_db)
     with sqlite_db.session() as session, pytest.raises(InvalidRequest, match="does not supply"):
-        create_purchase_order(session=session, supplier_id=w.supplier, location_id=w.locations[0], quantities={12345: 3})
+        create_purchase_order(
+            session=session,
+            supplier_id=w.supplier,
+            location_id=w.locations[0],
+            quantities={12345: 3},
+        )
 
 
 def test_adjustments_need_reasons_and_cannot_go_negative(any_db: Database) -> None:
     w = _world(any_db)
     with any_db.session() as session:
         with pytest.raises(InvalidRequest, match="reason"):
-            adjust_stock(session=session, product_id=w.products[0], location_id=w.locations[0], delta=-1, reason=" ")
+            adjust_stock(
+                session=session,
+                product_id=w.products[0],
+                location_id=w.locations[0],
+                delta=-1,
+                reason=" ",
+            )
         with pytest.raises(InsufficientStock):
-            adjust_stock(session=session, product_id=w.products[0], location_id=w.locations[0], delta=-11, reason="damaged")
-        adjust_stock(session=session, product_id=w.products[0], location_id=w.locations[0], delta=-2, reason="damaged")
-        assert set_stock_count(session=session, product_id=w.products[0], location_id=w.locations[0], counted=15) == 7
+            adjust_stock(
+                session=session,
+                product_id=w.products[0],
+                location_id=w.locations[0],
+                delta=-11,
+                reason="damaged",
+            )
+        adjust_stock(
+            session=session,
+            product_id=w.products[0],
+            location_id=w.locations[0],
+            delta=-2,
+            reason="damaged",
+        )
+        assert (
+            set_stock_count(
+                session=session, product_id=w.products[0], location_id=w.locations[0], counted=15
+            )
+            == 7
+        )
     assert _on_hand(any_db, w.products[0], w.locations[0]) == 15
 
 
 def test_transfer_moves_stock_between_locations(any_db: Database) -> None:
     w = _world(any_db)
     with any_db.session() as session:
-        transfer_stock(session=session, product_id=w.products[0], from_location_id=w.locations[0], to_location_id=w.locations[1], quantity=6)
+        transfer_stock(
+            session=session,
+            product_id=w.products[0],
+            from_location_id=w.locations[0],
+            to_location_id=w.locations[1],
+            quantity=6,
+        )
         with pytest.raises(InsufficientStock, match="requested 5, available 4"):
-            transfer_stock(session=session, product_id=w.products[0], from_location_id=w.locations[0], to_location_id=w.locations[1], quantity=5)
+            transfer_stock(
+                session=session,
+                product_id=w.products[0],
+                from_location_id=w.locations[0],
+                to_location_id=w.locations[1],
+                quantity=5,
+            )
         with pytest.raises(InvalidRequest):
-            transfer_stock(session=session, product_id=w.products[0], from_location_id=w.locations[0], to_location_id=w.locations[0], quantity=1)
+            transfer_stock(
+                session=session,
+                product_id=w.products[0],
+                from_location_id=w.locations[0],
+                to_location_id=w.locations[0],
+                quantity=1,
+            )
     assert _on_hand(any_db, w.products[0], w.locations[0]) == 4
     assert _on_hand(any_db, w.products[0], w.locations[1]) == 16
     with any_db.read_session() as session:

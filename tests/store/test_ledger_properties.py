@@ -58,8 +58,13 @@ class LedgerMachine(RuleBasedStateMachine):
     def _pl(self, p: int, loc: int) -> tuple[int, int]:
         return self.world.products[p], self.world.locations[loc]
 
-    @rule(p=st.integers(0, PRODUCTS - 1), loc=st.integers(0, LOCATIONS - 1), qty=st.integers(1, 8),
-          p2=st.integers(0, PRODUCTS - 1), qty2=st.integers(1, 4))
+    @rule(
+        p=st.integers(0, PRODUCTS - 1),
+        loc=st.integers(0, LOCATIONS - 1),
+        qty=st.integers(1, 8),
+        p2=st.integers(0, PRODUCTS - 1),
+        qty2=st.integers(1, 4),
+    )
     def order(self, p: int, loc: int, qty: int, p2: int, qty2: int) -> None:
         assert self.db is not None
         pid, lid = self._pl(p, loc)
@@ -103,7 +108,10 @@ class LedgerMachine(RuleBasedStateMachine):
         pid, lid = self._pl(p, loc)
         with self.db.session() as session:
             po = create_purchase_order(
-                session=session, supplier_id=self.world.supplier, location_id=lid, quantities={pid: qty}
+                session=session,
+                supplier_id=self.world.supplier,
+                location_id=lid,
+                quantities={pid: qty},
             )
             self.purchase_orders.append(po.id)
 
@@ -120,9 +128,13 @@ class LedgerMachine(RuleBasedStateMachine):
                 return
             for receipt in receipts:
                 line = receipt.line
-                self.expected[(line.product_id, line.purchase_order.location_id)] += receipt.quantity
+                self.expected[(line.product_id, line.purchase_order.location_id)] += (
+                    receipt.quantity
+                )
 
-    @rule(p=st.integers(0, PRODUCTS - 1), loc=st.integers(0, LOCATIONS - 1), delta=st.integers(-6, 6))
+    @rule(
+        p=st.integers(0, PRODUCTS - 1), loc=st.integers(0, LOCATIONS - 1), delta=st.integers(-6, 6)
+    )
     def adjust(self, p: int, loc: int, delta: int) -> None:
         assert self.db is not None
         if delta == 0:
@@ -130,7 +142,9 @@ class LedgerMachine(RuleBasedStateMachine):
         pid, lid = self._pl(p, loc)
         with self.db.session() as session:
             try:
-                adjust_stock(session=session, product_id=pid, location_id=lid, delta=delta, reason="count")
+                adjust_stock(
+                    session=session, product_id=pid, location_id=lid, delta=delta, reason="count"
+                )
             except InsufficientStock:
                 assert self.expected[(pid, lid)] + delta < 0
                 return
@@ -143,7 +157,13 @@ class LedgerMachine(RuleBasedStateMachine):
         src, dst = self.world.locations if forward else self.world.locations[::-1]
         with self.db.session() as session:
             try:
-                transfer_stock(session=session, product_id=pid, from_location_id=src, to_location_id=dst, quantity=qty)
+                transfer_stock(
+                    session=session,
+                    product_id=pid,
+                    from_location_id=src,
+                    to_location_id=dst,
+                    quantity=qty,
+                )
             except InsufficientStock:
                 assert self.expected[(pid, src)] < qty
                 return
@@ -165,7 +185,9 @@ class LedgerMachine(RuleBasedStateMachine):
 
 
 LedgerMachine.TestCase.settings = settings(
-    max_examples=25, stateful_step_count=20, deadline=None,
+    max_examples=25,
+    stateful_step_count=20,
+    deadline=None,
     suppress_health_check=[HealthCheck.too_slow],
 )
 TestLedger = LedgerMachine.TestCase
@@ -184,7 +206,13 @@ def test_adjustments_never_drive_stock_negative(deltas: list[int]) -> None:
         for delta in deltas:
             with db.session() as session:
                 try:
-                    adjust_stock(session=session, product_id=w.products[0], location_id=w.locations[0], delta=delta, reason="r")
+                    adjust_stock(
+                        session=session,
+                        product_id=w.products[0],
+                        location_id=w.locations[0],
+                        delta=delta,
+                        reason="r",
+                    )
                     balance += delta
                 except InsufficientStock:
                     assert balance + delta < 0

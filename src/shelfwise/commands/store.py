@@ -10,7 +10,9 @@ from shelfwise.store.schema import current_revision, head_revision, upgrade
 
 def init(
     database_url: str | None = typer.Option(
-        None, "--database-url", help="SQLAlchemy URL; default SHELFWISE_DATABASE_URL or a SQLite file"
+        None,
+        "--database-url",
+        help="SQLAlchemy URL; default SHELFWISE_DATABASE_URL or a SQLite file",
     ),
 ) -> None:
     """Create the operational database, or migrate it to the newest schema."""

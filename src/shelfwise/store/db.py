@@ -24,7 +24,11 @@ READ_ONLY_OPTION = "shelfwise_read_only"
 def normalize_url(url: str) -> str:
     """Accept the URLs people type (`postgresql://`, `mysql://`) and pick our drivers."""
     parsed = make_url(url)
-    driver = {"postgresql": "postgresql+psycopg", "mysql": "mysql+pymysql", "mariadb": "mysql+pymysql"}
+    driver = {
+        "postgresql": "postgresql+psycopg",
+        "mysql": "mysql+pymysql",
+        "mariadb": "mysql+pymysql",
+    }
     if parsed.drivername in driver:
         parsed = parsed.set(drivername=driver[parsed.drivername])
     if parsed.get_backend_name() == "mysql" and "charset" not in parsed.query:

@@ -114,9 +114,7 @@ def _move(
         raise InvalidRequest("a stock movement must change the quantity")
     if quantity > 0:
         _ensure_stock_row(session, product_id, location_id)
-        condition = and_(
-            StockLevel.product_id == product_id, StockLevel.location_id == location_id
-        )
+        condition = and_(StockLevel.product_id == product_id, StockLevel.location_id == location_id)
     else:
         condition = and_(
             StockLevel.product_id == product_id,
@@ -162,7 +160,9 @@ def _shortage(session: Session, product: Product, location: Location, requested:
         sku=product.sku,
         location_code=location.code,
         requested=requested,
-        available=available_quantity(session=session, product_id=product.id, location_id=location.id),
+        available=available_quantity(
+            session=session, product_id=product.id, location_id=location.id
+        ),
     )
 
 
@@ -232,7 +232,9 @@ def _merge_lines(lines: Sequence[LineRequest]) -> list[LineRequest]:
     return [LineRequest(pid, qty, disc) for (pid, disc), qty in merged.items()]
 
 
-def _promotion_discounts(session: Session, product_ids: Iterable[int], day: date) -> dict[int, Decimal]:
+def _promotion_discounts(
+    session: Session, product_ids: Iterable[int], day: date
+) -> dict[int, Decimal]:
     rows = session.execute(
         select(Promotion.product_id, func.max(Promotion.discount))
         .where(
@@ -559,11 +561,15 @@ def receive_purchase_order(
         if po.status in (PurchaseOrderStatus.RECEIVED, PurchaseOrderStatus.CANCELLED):
             raise InvalidTransition(f"purchase order {po.id} is {po.status.value}")
         received = received_quantities(session=session, purchase_order_id=po.id)
-        outstanding = {line.product_id: line.quantity_ordered - received[line.id] for line in po.lines}
-        by_product = {line.product_id: line for line in po.lines}
-        delivery = dict(quantities) if quantities is not None else {
-            pid: qty for pid, qty in outstanding.items() if qty > 0
+        outstanding = {
+            line.product_id: line.quantity_ordered - received[line.id] for line in po.lines
         }
+        by_product = {line.product_id: line for line in po.lines}
+        delivery = (
+            dict(quantities)
+            if quantities is not None
+            else {pid: qty for pid, qty in outstanding.items() if qty > 0}
+        )
         receipts: list[PurchaseReceipt] = []
         for pid, qty in delivery.items():
             if pid not in by_product:
@@ -574,7 +580,9 @@ def receive_purchase_order(
                     f"purchase order {po.id}, product {pid}: {qty} delivered but only "
                     f"{outstanding[pid]} outstanding"
                 )
-            receipt = PurchaseReceipt(purchase_order_line_id=by_product[pid].id, quantity=qty, received_at=at)
+            receipt = PurchaseReceipt(
+                purchase_order_line_id=by_product[pid].id, quantity=qty, received_at=at
+            )
             session.add(receipt)
             session.flush()
             _move(
@@ -615,7 +623,9 @@ def adjust_stock(
     if not reason or not reason.strip():
         raise InvalidRequest("a stock adjustment needs a reason (damaged, count correction, ...)")
     if isinstance(delta, bool) or not isinstance(delta, int) or delta == 0:
-        raise InvalidRequest(f"an adjustment changes stock by a non-zero whole number, got {delta!r}")
+        raise InvalidRequest(
+            f"an adjustment changes stock by a non-zero whole number, got {delta!r}"
+        )
     with session.begin_nested():
         _get(session, Product, product_id, "product")
         location = _location(session, location_id)
@@ -645,7 +655,9 @@ def set_stock_count(
 ) -> int:
     """Make on-hand stock equal a counted quantity through one adjustment; returns the delta."""
     if isinstance(counted, bool) or not isinstance(counted, int) or counted < 0:
-        raise InvalidRequest(f"a counted quantity is a whole number of zero or more, got {counted!r}")
+        raise InvalidRequest(
+            f"a counted quantity is a whole number of zero or more, got {counted!r}"
+        )
     current = session.scalar(
         select(StockLevel.on_hand).where(
             StockLevel.product_id == product_id, StockLevel.location_id == location_id
@@ -732,7 +744,9 @@ def reserve_stock(*, session: Session, product_id: int, location_id: int, quanti
             product = session.get(Product, product_id)
             if product is None:
                 raise NotFound(f"product {product_id} does not exist")
-            raise InsufficientStock([_shortage(session, product, _location(session, location_id), quantity)])
+            raise InsufficientStock(
+                [_shortage(session, product, _location(session, location_id), quantity)]
+            )
 
 
 def release_stock(*, session: Session, product_id: int, location_id: int, quantity: int) -> None:
