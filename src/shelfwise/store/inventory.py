@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -95,6 +95,23 @@ def _ensure_stock_row(session: Session, product_id: int, location_id: int) -> No
             pass  # a concurrent transaction created it first; fine
 
 
+def _change_balance(session: Session, product_id: int, location_id: int, quantity: int) -> bool:
+    """Add `quantity` to on-hand stock; a decrement succeeds only while enough is available
+    (on hand minus reserved). One conditional UPDATE: the database serialises racing buyers."""
+    if quantity > 0:
+        _ensure_stock_row(session, product_id, location_id)
+    condition = and_(StockLevel.product_id == product_id, StockLevel.location_id == location_id)
+    if quantity < 0:
+        condition = and_(condition, StockLevel.on_hand - StockLevel.reserved >= -quantity)
+    result = session.execute(
+        update(StockLevel)
+        .where(condition)
+        .values(on_hand=StockLevel.on_hand + quantity)
+        .execution_options(synchronize_session=False)
+    )
+    return bool(result.rowcount == 1)  # type: ignore[attr-defined]
+
+
 def _move(
     session: Session,
     *,
@@ -112,22 +129,7 @@ def _move(
     would take available stock (on hand minus reserved) below zero; nothing is written then."""
     if quantity == 0:
         raise InvalidRequest("a stock movement must change the quantity")
-    if quantity > 0:
-        _ensure_stock_row(session, product_id, location_id)
-        condition = and_(StockLevel.product_id == product_id, StockLevel.location_id == location_id)
-    else:
-        condition = and_(
-            StockLevel.product_id == product_id,
-            StockLevel.location_id == location_id,
-            StockLevel.on_hand - StockLevel.reserved >= -quantity,
-        )
-    result = session.execute(
-        update(StockLevel)
-        .where(condition)
-        .values(on_hand=StockLevel.on_hand + quantity)
-        .execution_options(synchronize_session=False)
-    )
-    if result.rowcount != 1:  # type: ignore[attr-defined]
+    if not _change_balance(session, product_id, location_id, quantity):
         return False
     session.execute(
         insert(StockMovement).values(
@@ -232,21 +234,6 @@ def _merge_lines(lines: Sequence[LineRequest]) -> list[LineRequest]:
     return [LineRequest(pid, qty, disc) for (pid, disc), qty in merged.items()]
 
 
-def _promotion_discounts(
-    session: Session, product_ids: Iterable[int], day: date
-) -> dict[int, Decimal]:
-    rows = session.execute(
-        select(Promotion.product_id, func.max(Promotion.discount))
-        .where(
-            Promotion.product_id.in_(list(product_ids)),
-            Promotion.starts_on <= day,
-            Promotion.ends_on >= day,
-        )
-        .group_by(Promotion.product_id)
-    )
-    return {pid: Decimal(disc) for pid, disc in rows}
-
-
 def place_order(
     *,
     session: Session,
@@ -306,11 +293,12 @@ def _create_order(
     ship_mode: str | None,
     ordered_at: datetime,
 ) -> Order:
+    # Checkout is the hot path: one query per concern, the lines and the ledger in batches.
     if session.get(Customer, customer_id) is None:
         raise NotFound(f"customer {customer_id} does not exist")
     location = _location(session, location_id)
     ids = [line.product_id for line in lines]
-    products = {p.id: p for p in session.scalars(select(Product).where(Product.id.in_(ids)))}
+    products, promotions = _products_with_promotions(session, ids, ordered_at.date())
     missing = [pid for pid in ids if pid not in products]
     if missing:
         raise NotFound(f"product(s) {', '.join(map(str, missing))} do not exist")
@@ -327,48 +315,72 @@ def _create_order(
         ordered_at=ordered_at,
         idempotency_key=idempotency_key,
         request_fingerprint=fingerprint if idempotency_key else None,
+        lines=[
+            OrderLine(
+                line_no=number,
+                product_id=line.product_id,
+                quantity=line.quantity,
+                unit_price=products[line.product_id].unit_price,
+                discount=max(line.discount, promotions.get(line.product_id, Decimal("0"))),
+            )
+            for number, line in enumerate(lines, start=1)
+        ],
+        events=[OrderEvent(status=OrderStatus.PENDING, occurred_at=ordered_at)],
     )
     session.add(order)
     session.flush()  # a duplicate idempotency key fails here, before any stock moves
 
-    promotions = _promotion_discounts(session, ids, ordered_at.date())
-    order_lines: list[OrderLine] = []
-    for number, line in enumerate(lines, start=1):
-        product = products[line.product_id]
-        order_line = OrderLine(
-            order_id=order.id,
-            line_no=number,
-            product_id=product.id,
-            quantity=line.quantity,
-            unit_price=product.unit_price,
-            discount=max(line.discount, promotions.get(product.id, Decimal("0"))),
-        )
-        order_lines.append(order_line)
-    session.add_all(order_lines)
-    session.flush()
-
     # Lock rows in one global order (by product id) so concurrent orders cannot deadlock.
-    shortages: list[Shortage] = []
-    for order_line in sorted(order_lines, key=lambda ol: ol.product_id):
-        taken = _move(
-            session,
-            product_id=order_line.product_id,
-            location_id=location_id,
-            quantity=-order_line.quantity,
-            kind=MovementKind.SALE,
-            occurred_at=ordered_at,
-            order_line_id=order_line.id,
-        )
-        if not taken:
-            shortages.append(
-                _shortage(session, products[order_line.product_id], location, order_line.quantity)
-            )
+    shortages = [
+        _shortage(session, products[line.product_id], location, line.quantity)
+        for line in sorted(order.lines, key=lambda ol: ol.product_id)
+        if not _change_balance(session, line.product_id, location_id, -line.quantity)
+    ]
     if shortages:
         raise InsufficientStock(shortages)
-    session.add(OrderEvent(order_id=order.id, status=OrderStatus.PENDING, occurred_at=ordered_at))
-    session.flush()
-    session.refresh(order, attribute_names=["lines", "events"])
+    session.execute(
+        insert(StockMovement),
+        [
+            {
+                "product_id": line.product_id,
+                "location_id": location_id,
+                "kind": MovementKind.SALE,
+                "quantity": -line.quantity,
+                "occurred_at": ordered_at,
+                "order_line_id": line.id,
+            }
+            for line in order.lines
+        ],
+    )
     return order
+
+
+def _products_with_promotions(
+    session: Session, product_ids: list[int], day: date
+) -> tuple[dict[int, Product], dict[int, Decimal]]:
+    """The ordered products and the best promotion running on `day`, in one query."""
+    promotion = (
+        select(Promotion.product_id, func.max(Promotion.discount).label("discount"))
+        .where(
+            Promotion.product_id.in_(product_ids),
+            Promotion.starts_on <= day,
+            Promotion.ends_on >= day,
+        )
+        .group_by(Promotion.product_id)
+        .subquery()
+    )
+    rows = session.execute(
+        select(Product, promotion.c.discount)
+        .outerjoin(promotion, promotion.c.product_id == Product.id)
+        .where(Product.id.in_(product_ids))
+    )
+    products: dict[int, Product] = {}
+    discounts: dict[int, Decimal] = {}
+    for product, discount in rows:
+        products[product.id] = product
+        if discount is not None:
+            discounts[product.id] = Decimal(discount)
+    return products, discounts
 
 
 def get_order(*, session: Session, order_id: int) -> Order:

@@ -494,3 +494,102 @@ class SynthTrueDemand(Timestamped, Base):
     day: Mapped[date] = mapped_column(Date, primary_key=True)
     demand: Mapped[int] = mapped_column(Integer)
     sold: Mapped[int] = mapped_column(Integer)
+
+
+# ---------------------------------------------------------------------------------------------
+# Web shop (revision 0002): carts, sign-in sessions, login throttling, API tokens
+# ---------------------------------------------------------------------------------------------
+
+
+class TokenScope(enum.StrEnum):
+    """What an API token may do: act as its user (`api`) or post till sales (`pos`)."""
+
+    API = "api"
+    POS = "pos"
+
+
+class Cart(Timestamped, Base):
+    """A shopping cart, owned by a signed-in user or by an anonymous visitor's random key.
+
+    The visitor key lives in the visitor's signed session cookie; at sign-in the anonymous cart
+    is merged into the user's and deleted.
+    """
+
+    __tablename__ = "carts"
+    __table_args__ = (
+        CheckConstraint("(user_id IS NULL) <> (visitor_key IS NULL)", name="exactly_one_owner"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    user_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), unique=True
+    )
+    visitor_key: Mapped[str | None] = mapped_column(String(64), unique=True)
+
+    items: Mapped[list[CartItem]] = relationship(
+        back_populates="cart", order_by="CartItem.created_at", cascade="all, delete-orphan"
+    )
+
+
+class CartItem(Timestamped, Base):
+    __tablename__ = "cart_items"
+    __table_args__ = (CheckConstraint("quantity > 0", name="quantity_positive"),)
+
+    cart_id: Mapped[int] = mapped_column(
+        ForeignKey("carts.id", ondelete="CASCADE"), primary_key=True
+    )
+    product_id: Mapped[int] = mapped_column(ForeignKey("products.id"), primary_key=True, index=True)
+    quantity: Mapped[int] = mapped_column(Integer)
+
+    cart: Mapped[Cart] = relationship(back_populates="items")
+    product: Mapped[Product] = relationship()
+
+
+class LoginAttempt(Timestamped, Base):
+    """One sign-in attempt; recent failures throttle an account and an address across processes."""
+
+    __tablename__ = "login_attempts"
+    __table_args__ = (
+        Index("ix_login_attempts_email_attempted_at", "email", "attempted_at"),
+        Index("ix_login_attempts_address_attempted_at", "address", "attempted_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    email: Mapped[str] = mapped_column(String(254), doc="as typed, normalised to lower case")
+    address: Mapped[str] = mapped_column(String(64), doc="client IP address")
+    succeeded: Mapped[bool] = mapped_column(default=False)
+    attempted_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+
+
+class UserSession(Timestamped, Base):
+    """A signed-in browser session. Only a hash of its token is stored; deleting the row signs
+    the browser out (logout, password change)."""
+
+    __tablename__ = "user_sessions"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True, doc="SHA-256 hex")
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+    user: Mapped[User] = relationship()
+
+
+class ApiToken(Timestamped, Base):
+    """A bearer token for the JSON API. Only its SHA-256 is stored; the prefix identifies it
+    in listings. Point-of-sale tokens are bound to the store whose till they serve."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(80))
+    scope: Mapped[TokenScope] = mapped_column(_enum(TokenScope, "token_scope"))
+    prefix: Mapped[str] = mapped_column(String(16))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True, doc="SHA-256 hex")
+    location_id: Mapped[int | None] = mapped_column(ForeignKey("locations.id"))
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    user: Mapped[User] = relationship()
+    location: Mapped[Location | None] = relationship()

@@ -1,0 +1,1 @@
+"""The website: the storefront (server-rendered pages) and the JSON API under /api/v1."""

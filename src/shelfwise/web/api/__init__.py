@@ -1,0 +1,1 @@
+"""The JSON API under /api/v1: catalogue, cart, orders, accounts, point of sale."""

@@ -1,0 +1,181 @@
+"""Per-request plumbing shared by the JSON API and the storefront: the database, who is asking,
+and errors in one shape, `{"error": {"code", "message", "fields"}}`."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
+from typing import Any
+
+from fastapi import Request
+from sqlalchemy.orm import Session
+
+from shelfwise.store.accounts import (
+    Principal,
+    ValidationFailed,
+    principal_for_api_token,
+    principal_for_session,
+)
+from shelfwise.store.db import Database
+from shelfwise.store.errors import (
+    IdempotencyConflict,
+    InsufficientStock,
+    InvalidTransition,
+    NotFound,
+    StoreError,
+)
+from shelfwise.web.security import WebSession
+
+
+class ApiError(Exception):
+    """An HTTP error with a stable machine-readable code and a message for people."""
+
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        message: str,
+        *,
+        fields: dict[str, str] | None = None,
+        headers: dict[str, str] | None = None,
+        extra: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.fields = fields or {}
+        self.headers = headers
+        self.extra = extra or {}
+
+    def body(self) -> dict[str, Any]:
+        return {
+            "error": {
+                "code": self.code,
+                "message": self.message,
+                "fields": self.fields,
+                **self.extra,
+            }
+        }
+
+
+class LoginRequired(Exception):
+    """A storefront page needs a signed-in user: redirect to the sign-in page, then back."""
+
+    def __init__(self, next_path: str) -> None:
+        super().__init__(next_path)
+        self.next_path = next_path
+
+
+def from_store_error(exc: StoreError) -> ApiError:
+    """The HTTP form of a domain error: what failed stays in the message and the fields."""
+    if isinstance(exc, NotFound):
+        return ApiError(404, exc.code, exc.message)
+    if isinstance(exc, ValidationFailed):
+        return ApiError(422, exc.code, exc.message, fields=exc.fields)
+    if isinstance(exc, InsufficientStock):
+        shortages = [
+            {
+                "product_id": s.product_id,
+                "sku": s.sku,
+                "location_code": s.location_code,
+                "requested": s.requested,
+                "available": s.available,
+            }
+            for s in exc.shortages
+        ]
+        fields = {f"product_{s.product_id}": s.describe() for s in exc.shortages}
+        return ApiError(409, exc.code, exc.message, fields=fields, extra={"shortages": shortages})
+    if isinstance(exc, InvalidTransition):
+        return ApiError(409, exc.code, exc.message)
+    if isinstance(exc, IdempotencyConflict):
+        return ApiError(422, exc.code, exc.message, fields={"Idempotency-Key": exc.message})
+    return ApiError(422, exc.code, exc.message)
+
+
+class WebDatabase:
+    """The store as routes use it: `session()` to write, `read_session()` to read.
+
+    SQLite has one writer at a time. Left alone, concurrent request threads would each start
+    `BEGIN IMMEDIATE` and sleep-poll in SQLite's busy handler (back-off up to 100 ms), which
+    makes tail latency jumpy; here writers of this process queue on a lock instead and enter
+    one after the other. Correctness does not depend on it (SQLite's own lock, the conditional
+    stock UPDATEs and other processes are unaffected); other databases need no gate.
+    """
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self._gate: AbstractContextManager[Any] = (
+            threading.Lock() if db.backend == "sqlite" else nullcontext()
+        )
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        with self._gate, self.db.session() as session:
+            yield session
+
+    def read_session(self) -> AbstractContextManager[Session]:
+        return self.db.read_session()
+
+
+def get_db(request: Request) -> WebDatabase:
+    db: WebDatabase = request.app.state.db
+    return db
+
+
+def get_web_session(request: Request) -> WebSession:
+    session: WebSession = request.state.web_session
+    return session
+
+
+def client_address(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+def bearer_token(request: Request) -> str | None:
+    header = request.headers.get("authorization")
+    if header is None:
+        return None
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise ApiError(
+            401,
+            "unauthorized",
+            "send the API token as `Authorization: Bearer <token>`",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    return token.strip()
+
+
+def resolve_principal(request: Request) -> Principal | None:
+    """Who is asking: the bearer token's user, else the signed-in session's, else nobody.
+    Resolved once per request; a revoked or expired session cookie is cleared."""
+    if hasattr(request.state, "principal"):
+        cached: Principal | None = request.state.principal
+        return cached
+    db = get_db(request)
+    principal: Principal | None = None
+    via_cookie = False
+    token = bearer_token(request)
+    if token is not None:
+        with db.read_session() as session:
+            principal = principal_for_api_token(session=session, token=token)
+        if principal is None:
+            raise ApiError(
+                401,
+                "invalid_token",
+                "the API token is unknown, revoked or expired; create a new one",
+                headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
+            )
+    else:
+        web_session = get_web_session(request)
+        if web_session.auth_token:
+            with db.read_session() as session:
+                principal = principal_for_session(session=session, token=web_session.auth_token)
+            if principal is None:
+                web_session.sign_out()
+            via_cookie = principal is not None
+    request.state.principal = principal
+    request.state.via_cookie = via_cookie
+    return principal

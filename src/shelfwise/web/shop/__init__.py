@@ -1,0 +1,1 @@
+"""The storefront: server-rendered pages with forms that work without JavaScript."""
