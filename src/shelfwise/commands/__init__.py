@@ -13,11 +13,8 @@ import typer
 # One entry per module in src/shelfwise/commands/ that has `register(app)`, in CLI order.
 COMMAND_MODULES = (
     "store",
-    "generate",
     "import_",
     "report",
-    "pipeline",
-    "forecast",
     "users",
     "serve",
     "demo",
