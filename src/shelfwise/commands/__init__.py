@@ -13,6 +13,7 @@ import typer
 # One entry per module in src/shelfwise/commands/ that has `register(app)`, in CLI order.
 COMMAND_MODULES = (
     "store",
+    "generate",
     "import_",
     "report",
     "users",

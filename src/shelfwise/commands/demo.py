@@ -20,7 +20,7 @@ from shelfwise.config import Settings
 from shelfwise.store.db import Database
 from shelfwise.store.schema import upgrade
 
-DEMO_ORDERS = 12_000
+DEMO_ORDERS = 20_000
 DEMO_DAYS = 730
 
 
@@ -47,8 +47,8 @@ def _step(title: str, action: Callable[[], list[tuple[str, str]]]) -> None:
 
 
 def _generate(db: Database, orders: int, seed: int) -> list[tuple[str, str]]:
-    from shelfwise.synth import WorldSpec, generate
     from shelfwise.store.models import Order
+    from shelfwise.synth import WorldSpec, generate
 
     with db.read_session() as session:
         existing = session.query(Order).count()
@@ -57,7 +57,7 @@ def _generate(db: Database, orders: int, seed: int) -> list[tuple[str, str]]:
     start = date.today() - timedelta(days=DEMO_DAYS)
     spec = WorldSpec(orders=orders, seed=seed, start=start, days=DEMO_DAYS)
     with _progress() as bar:
-        task = bar.add_task("generating", total=None)
+        task = bar.add_task("generating", total=1)
 
         def report(stage: str, done: int, total: int) -> None:
             bar.update(task, description=stage, completed=done, total=total)
@@ -84,9 +84,11 @@ def demo(
         shutil.rmtree(config.home)
     config.home.mkdir(parents=True, exist_ok=True)
     db = Database(config.resolved_database_url)
+    logins: list[tuple[str, str]] = []
     try:
         _step("1. operational database", lambda: _init(db))
         _step("2. synthetic retail history", lambda: _generate(db, orders, seed))
+        _step("5. website accounts", lambda: _accounts(db, logins))
     finally:
         db.dispose()
     console.rule("[bold cyan]how to look at it")
@@ -94,7 +96,22 @@ def demo(
     console.print("stock report       shelfwise report stock")
     console.print("low stock          shelfwise report low-stock --format json")
     console.print("sales by month     shelfwise report sales --by category --by month")
-    _ = (serve, host, port)
+    console.print(f"website            http://{host}:{port}/  (API: /api/v1/docs)")
+    for role_and_email, password in logins:
+        console.print(f"  sign in as {role_and_email:<42} password {password}")
+    if serve:
+        from shelfwise.commands.serve import serve_app
+
+        serve_app(config, host=host, port=port, demo=True)
+
+
+def _accounts(db: Database, logins: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    from shelfwise.store.accounts import create_demo_accounts
+
+    with db.session() as session:
+        accounts = create_demo_accounts(session=session)
+    logins.extend((f"{role} {email}", password) for email, password, role in accounts)
+    return [(role, email) for email, _password, role in accounts]
 
 
 def _init(db: Database) -> list[tuple[str, str]]:
