@@ -16,6 +16,7 @@ COMMAND_MODULES = (
     "generate",
     "import_",
     "report",
+    "pipeline",
     "users",
     "serve",
     "demo",

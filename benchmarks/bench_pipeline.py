@@ -1,0 +1,213 @@
+"""Lakehouse pipeline benchmark: full run vs a pandas baseline and a one-statement floor,
+an incremental run after 1 % new orders, and peak memory — measured side by side, one run.
+
+    python -m benchmarks.bench_pipeline                      # 50k orders (~113k lines), 1 year
+    python -m benchmarks.bench_pipeline --orders 465000 --days 730 --skip-pandas   # ~1M lines
+    python -m benchmarks.bench_pipeline --store existing.db --workdir /tmp/bench
+
+Each measurement runs in a fresh child process that reports its wall time and its own peak
+resident memory (ru_maxrss), so one variant's memory never hides another's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import shutil
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from contextlib import closing
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _child(variant: str, store: Path, workdir: Path) -> dict[str, Any]:
+    """Run one variant in this process; return what it did."""
+    started = time.perf_counter()
+    detail: dict[str, Any] = {}
+    if variant in ("pipeline_full", "pipeline_incremental"):
+        from shelfwise.config import Settings
+        from shelfwise.pipeline import run_pipeline
+
+        settings = Settings(home=workdir / "home", database_url=f"sqlite:///{store}")
+        run = run_pipeline(settings, full=variant == "pipeline_full")
+        detail = {"rows_read": run.rows_read, "status": run.status}
+    elif variant == "pandas_baseline":
+        sys.path.insert(0, str(ROOT / "benchmarks"))
+        from pandas_baseline import build
+
+        detail = {
+            "fct_inventory_daily": build(store, workdir / "pandas.sqlite")["fct_inventory_daily"]
+        }
+    elif variant == "duckdb_floor":
+        import duckdb
+
+        from shelfwise.pipeline.duckdb_support import extension_file
+
+        target = workdir / "floor.duckdb"
+        target.unlink(missing_ok=True)
+        with duckdb.connect(str(target)) as con:
+            con.execute(f"LOAD '{extension_file('sqlite')}'")
+            con.execute(f"ATTACH '{store}' AS src (TYPE sqlite, READ_ONLY)")
+            con.execute(
+                """
+                CREATE TABLE fct_sales AS
+                SELECT l.id AS order_line_id, l.order_id, CAST(o.ordered_at AS DATE) AS date,
+                       o.ordered_at, l.product_id, l.product_id * 1000 + 1 AS product_key,
+                       o.location_id, o.customer_id, l.quantity, l.unit_price, l.discount,
+                       ROUND(l.quantity * l.unit_price * (1 - l.discount), 2) AS net_revenue,
+                       o.status AS order_status
+                FROM src.order_lines l JOIN src.orders o ON o.id = l.order_id
+                JOIN src.products p ON p.id = l.product_id
+                """
+            )
+            row = con.sql("SELECT count(*) FROM fct_sales").fetchone()
+            detail = {"fct_sales": row[0] if row else 0}
+    else:
+        raise SystemExit(f"unknown variant {variant}")
+    return {
+        "variant": variant,
+        "seconds": round(time.perf_counter() - started, 2),
+        "peak_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+        **detail,
+    }
+
+
+def _measure(variant: str, store: Path, workdir: Path) -> dict[str, Any]:
+    out = subprocess.run(
+        [
+            sys.executable,
+            __file__,
+            "--child",
+            variant,
+            "--store",
+            str(store),
+            "--workdir",
+            str(workdir),
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    result: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
+    print(json.dumps(result), flush=True)
+    return result
+
+
+def _generate(path: Path, orders: int, days: int, seed: int) -> None:
+    from shelfwise.store.db import Database
+    from shelfwise.store.schema import upgrade
+    from shelfwise.synth import WorldSpec, generate
+
+    db = Database(f"sqlite:///{path}")
+    upgrade(db)
+    generate(db, WorldSpec(orders=orders, days=days, seed=seed))
+    db.dispose()
+
+
+def _add_orders(store: Path, share: float) -> int:
+    """Place `share` of the existing order count as new orders, through the store's services."""
+    from datetime import UTC, datetime, timedelta
+
+    from sqlalchemy import func, select
+
+    from shelfwise.store.db import Database
+    from shelfwise.store.inventory import LineRequest, place_order
+    from shelfwise.store.models import Customer, Order, Product, StockLevel
+
+    db = Database(f"sqlite:///{store}")
+    try:
+        with db.session() as session:
+            wanted = max(1, int((session.scalar(select(func.count(Order.id))) or 0) * share))
+            # the next business day after the history, as a daily incremental run would see it
+            last = session.scalar(select(func.max(Order.ordered_at)))
+            assert last is not None
+            next_day = datetime(last.year, last.month, last.day, 12, tzinfo=UTC) + timedelta(days=1)
+            customers = session.scalars(select(Customer.id).limit(1000)).all()
+            stocked = session.execute(
+                select(StockLevel.product_id, StockLevel.location_id)
+                .join(Product, Product.id == StockLevel.product_id)
+                .where(StockLevel.on_hand - StockLevel.reserved >= 5, Product.active.is_(True))
+                .where(Product.retired_on.is_(None))
+                .limit(5000)
+            ).all()
+        for start in range(0, wanted, 500):
+            with db.session() as session:
+                for n in range(start, min(wanted, start + 500)):
+                    product_id, location_id = stocked[n % len(stocked)]
+                    place_order(
+                        session=session,
+                        customer_id=customers[n % len(customers)],
+                        location_id=location_id,
+                        lines=[LineRequest(product_id, 1)],
+                        ordered_at=next_day + timedelta(seconds=n),
+                    )
+    finally:
+        db.dispose()
+    return wanted
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--store", type=Path, help="an existing generated SQLite store")
+    parser.add_argument("--orders", type=int, default=50_000, help="orders to generate")
+    parser.add_argument("--days", type=int, default=365)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--workdir", type=Path, help="default: a new temporary folder")
+    parser.add_argument("--skip-pandas", action="store_true", help="when it would not finish")
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        print(json.dumps(_child(args.child, args.store, args.workdir)))
+        return
+
+    if args.workdir is None:
+        args.workdir = Path(tempfile.mkdtemp(prefix="shelfwise-bench-pipeline-"))
+    args.workdir.mkdir(parents=True, exist_ok=True)
+    store = args.workdir / "store.db"
+    if args.store:
+        with closing(sqlite3.connect(args.store)) as src, closing(sqlite3.connect(store)) as dst:
+            src.backup(dst)
+    elif not store.exists():
+        _generate(store, args.orders, args.days, args.seed)
+    shutil.rmtree(args.workdir / "home", ignore_errors=True)
+    with closing(sqlite3.connect(store)) as con:
+        lines = con.execute("SELECT count(*) FROM order_lines").fetchone()[0]
+    print(json.dumps({"order_lines": lines, "store": str(store)}), flush=True)
+
+    results = {"floor": _measure("duckdb_floor", store, args.workdir)}
+    results["full"] = _measure("pipeline_full", store, args.workdir)
+    if not args.skip_pandas:
+        results["pandas"] = _measure("pandas_baseline", store, args.workdir)
+    added = _add_orders(store, 0.01)
+    print(json.dumps({"added_orders": added}), flush=True)
+    results["incremental"] = _measure("pipeline_incremental", store, args.workdir)
+
+    full = results["full"]["seconds"]
+    print(f"\norder lines: {lines:,}")
+    print("| measurement | seconds | peak memory (MB) | ratio |")
+    print("| --- | ---: | ---: | --- |")
+    for name, label, ratio in [
+        ("full", "full pipeline (DuckDB engine)", "1.0"),
+        ("pandas", "pandas baseline (read_sql, merge, to_sql)", None),
+        ("floor", "single DuckDB statement: fct_sales from the source", None),
+        ("incremental", f"incremental run after +{added} orders (1 %)", None),
+    ]:
+        if name not in results:
+            continue
+        seconds = results[name]["seconds"]
+        if ratio is None:
+            ratio = (
+                f"{seconds / full:.3f}× full" if name != "pandas" else f"{seconds / full:.2f}× full"
+            )
+        print(f"| {label} | {seconds} | {results[name]['peak_mb']} | {ratio} |")
+
+
+if __name__ == "__main__":
+    main()

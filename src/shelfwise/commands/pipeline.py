@@ -1,0 +1,152 @@
+"""`shelfwise pipeline run|status`: build the lakehouse and the warehouse, and watch the runs."""
+
+from __future__ import annotations
+
+import enum
+import json
+from typing import TYPE_CHECKING, Any
+
+import typer
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+)
+from rich.table import Table
+
+from shelfwise.commands.common import FormatOption, OutputFormat, console, emit_rows, fail, settings
+
+if TYPE_CHECKING:  # the pipeline pulls in DuckDB and Arrow: imported when a command runs
+    from shelfwise.pipeline import RunSummary, StepSummary
+
+pipeline_app = typer.Typer(
+    help="The lakehouse pipeline: operational store → bronze → silver → gold → warehouse.",
+    no_args_is_help=True,
+)
+
+
+class EngineChoice(enum.StrEnum):
+    DUCKDB = "duckdb"
+    SPARK = "spark"
+
+
+class RichProgress:
+    """One bar over all steps; the current step's name beside it."""
+
+    def __init__(self, progress: Progress) -> None:
+        self.progress = progress
+        self.task = progress.add_task("starting", total=None)
+
+    def begin(self, total_steps: int) -> None:
+        self.progress.update(self.task, total=total_steps)
+
+    def step_started(self, name: str) -> None:
+        self.progress.update(self.task, description=name)
+
+    def step_finished(self, step: StepSummary) -> None:
+        self.progress.advance(self.task)
+        if step.status == "failed":
+            self.progress.console.print(f"[red]✗ {step.name}[/] {step.error}")
+
+
+def _rows(run: RunSummary) -> list[dict[str, Any]]:
+    return [
+        {
+            "step": s.name,
+            "status": s.status,
+            "rows_read": s.rows_read,
+            "rows_written": s.rows_written,
+            "rows_quarantined": s.rows_quarantined,
+            "seconds": s.seconds,
+        }
+        for s in run.steps
+    ]
+
+
+@pipeline_app.command("run")
+def run(
+    full: bool = typer.Option(
+        False, "--full", help="rebuild the lake from scratch instead of taking only changes"
+    ),
+    engine: EngineChoice = typer.Option(
+        EngineChoice.DUCKDB, "--engine", help="duckdb (in process) or spark (SHELFWISE_SPARK_*)"
+    ),
+) -> None:
+    """Extract changed rows from the operational store, rebuild silver and gold, check them,
+    and publish the warehouse (atomically: readers never see half of it)."""
+    from shelfwise.pipeline import PipelineBusy, PipelineFailed, run_pipeline
+
+    current = settings()
+    columns = (
+        SpinnerColumn(),
+        TextColumn("{task.description:<48}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+    )
+    try:
+        with Progress(*columns, console=console, transient=True) as bar:
+            summary = run_pipeline(
+                current, full=full, engine=engine.value, progress=RichProgress(bar)
+            )
+    except PipelineFailed as exc:
+        raise fail(
+            f"pipeline run {exc.summary.run_id} failed: {exc}\n"
+            "The previous warehouse is still in place; see `shelfwise pipeline status`."
+        ) from exc
+    except PipelineBusy as exc:
+        raise fail(str(exc)) from exc
+    skipped = any(s.status == "skipped" for s in summary.steps)
+    console.print(
+        f"[green]run {summary.run_id} succeeded[/] in {summary.seconds:.1f}s: "
+        f"{summary.rows_read} rows read, {summary.rows_quarantined} quarantined"
+        + (" — no changes, warehouse kept" if skipped else f" → {current.warehouse_path}")
+    )
+
+
+@pipeline_app.command("status")
+def status(
+    limit: int = typer.Option(5, "--limit", "-n", min=1, help="how many recent runs"),
+    fmt: OutputFormat = FormatOption,
+) -> None:
+    """Recent runs: status, duration, rows read/written/quarantined, and each run's steps."""
+    from shelfwise.pipeline import recent_runs
+
+    runs = recent_runs(settings(), limit)
+    if fmt is OutputFormat.JSON:
+        typer.echo(json.dumps([r.as_dict() for r in runs], indent=2, default=str))
+        return
+    summary = [
+        {
+            "run_id": r.run_id,
+            "engine": r.engine,
+            "full": r.full,
+            "status": r.status,
+            "started_at": r.started_at.isoformat(timespec="seconds"),
+            "seconds": round(r.seconds, 1) if r.seconds is not None else None,
+            "rows_read": r.rows_read,
+            "rows_written": r.rows_written,
+            "rows_quarantined": r.rows_quarantined,
+            "error": r.error,
+        }
+        for r in runs
+    ]
+    if fmt is OutputFormat.CSV:
+        emit_rows(summary, fmt)
+        return
+    emit_rows(summary, fmt, title="pipeline runs")
+    if runs:
+        latest = runs[0]
+        table = Table(title=f"steps of {latest.run_id}")
+        for column in ("step", "status", "read", "written", "quarantined", "seconds"):
+            table.add_column(column, justify="left" if column in ("step", "status") else "right")
+        for row in _rows(latest):
+            table.add_row(*(str(v) for v in row.values()))
+        console.print(table)
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(pipeline_app, name="pipeline")

@@ -1,0 +1,157 @@
+"""Which operational tables the lake takes, their keys, warehouse names and types.
+
+Everything here is read from the store's SQLAlchemy metadata, so a new column in the store shows
+up in bronze and silver without touching the pipeline. What is ours: the list of tables taken
+(ENTITIES: business data only; never `users`, sessions, carts or tokens, which hold credentials
+and web state; the generator's ground truth only in `eval/`),
+the renames to warehouse conventions (`id` becomes `<entity>_id`) and the type mapping.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cache
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Date,
+    Enum,
+    Integer,
+    Numeric,
+    String,
+    Table,
+    Text,
+)
+
+from shelfwise.store.models import Base, UTCDateTime
+
+WATERMARK = "updated_at"
+
+# Operational table -> singular entity name (for `id` -> `<entity>_id`).
+ENTITIES: dict[str, str] = {
+    "categories": "category",
+    "sub_categories": "sub_category",
+    "products": "product",
+    "locations": "location",
+    "stock_levels": "stock_level",
+    "reorder_settings": "reorder_setting",
+    "customers": "customer",
+    "orders": "order",
+    "order_lines": "order_line",
+    "order_events": "order_event",
+    "suppliers": "supplier",
+    "supplier_products": "supplier_product",
+    "purchase_orders": "purchase_order",
+    "purchase_order_lines": "purchase_order_line",
+    "purchase_receipts": "purchase_receipt",
+    "stock_transfers": "stock_transfer",
+    "stock_movements": "stock_movement",
+    "promotions": "promotion",
+    "synth_true_demand": "true_demand",
+}
+# Ground truth of the synthetic world: landed apart, never an input of gold or models.
+EVALUATION_ONLY = frozenset({"synth_true_demand"})
+# Column renames beyond `id`, so facts read naturally (`order_status`, `is_active`, `date`).
+RENAMES: dict[tuple[str, str], str] = {
+    ("orders", "status"): "order_status",
+    ("order_events", "status"): "order_status",
+    ("purchase_orders", "status"): "po_status",
+    ("products", "active"): "is_active",
+    ("synth_true_demand", "day"): "date",
+}
+
+
+@dataclass(frozen=True)
+class SourceColumn:
+    source: str  # name in the operational store
+    name: str  # warehouse name
+    sql_type: str  # engine-neutral SQL type (DuckDB and Spark SQL both accept it)
+    nullable: bool
+    allowed: tuple[str, ...] | None  # enumerated values, if any
+    references: str | None  # operational table this column points to
+
+
+@dataclass(frozen=True)
+class SourceTable:
+    name: str
+    entity: str
+    columns: tuple[SourceColumn, ...]
+    key: tuple[str, ...]  # warehouse names of the primary key
+
+    @property
+    def raw(self) -> str:
+        return f"raw_{self.name}"
+
+    @property
+    def staged(self) -> str:
+        return f"stg_{self.name}"
+
+    @property
+    def evaluation_only(self) -> bool:
+        return self.name in EVALUATION_ONLY
+
+    @property
+    def layer(self) -> str:
+        """Lake folder of its raw rows: `eval` keeps ground truth away from model inputs."""
+        return "eval" if self.evaluation_only else "bronze"
+
+    def column(self, name: str) -> SourceColumn:
+        return next(c for c in self.columns if c.name == name)
+
+
+def sql_type(column: Column[object]) -> str:
+    kind = column.type
+    if isinstance(kind, UTCDateTime):
+        return "TIMESTAMP"
+    if isinstance(kind, Date):
+        return "DATE"
+    if isinstance(kind, Boolean):
+        return "BOOLEAN"
+    if isinstance(kind, Numeric) and not isinstance(kind, Integer):
+        return f"DECIMAL({kind.precision or 18},{kind.scale or 0})"
+    if isinstance(kind, Integer | BigInteger):
+        identifier = column.name == "id" or column.name.endswith("_id") or bool(column.foreign_keys)
+        return "BIGINT" if identifier else "INTEGER"
+    if isinstance(kind, Enum | String | Text):
+        return "STRING"
+    raise TypeError(f"{column.table.name}.{column.name}: no warehouse type for {kind!r}")
+
+
+def _warehouse_name(table: str, column: str) -> str:
+    if column == "id":
+        return f"{ENTITIES[table]}_id"
+    return RENAMES.get((table, column), column)
+
+
+def _source_table(table: Table) -> SourceTable:
+    columns = []
+    for column in table.columns:
+        allowed = tuple(column.type.enums) if isinstance(column.type, Enum) else None
+        parents = {fk.column.table.name for fk in column.foreign_keys}
+        columns.append(
+            SourceColumn(
+                source=column.name,
+                name=_warehouse_name(table.name, column.name),
+                sql_type=sql_type(column),
+                nullable=bool(column.nullable),
+                allowed=allowed,
+                references=next(iter(parents)) if parents else None,
+            )
+        )
+    key = tuple(_warehouse_name(table.name, c.name) for c in table.primary_key.columns)
+    return SourceTable(
+        name=table.name, entity=ENTITIES[table.name], columns=tuple(columns), key=key
+    )
+
+
+@cache
+def source_tables() -> tuple[SourceTable, ...]:
+    """Every table the lake takes, parents before children (the order silver validates in)."""
+    tables = [t for t in Base.metadata.sorted_tables if t.name in ENTITIES]
+    return tuple(_source_table(t) for t in tables)
+
+
+def source_table(name: str) -> SourceTable:
+    return next(t for t in source_tables() if t.name == name)

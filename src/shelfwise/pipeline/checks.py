@@ -1,0 +1,145 @@
+"""Gold checks: not-null and unique keys, relationships to dimensions, and reconciliation of
+`fct_sales` with the operational order lines. A failed check fails the run before publishing,
+so the last good warehouse stays in place.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+
+import duckdb
+
+from shelfwise.pipeline.duckdb_support import source_query
+from shelfwise.pipeline.engines.base import Engine
+from shelfwise.pipeline.gold import GOLD_TABLES, GoldTable
+
+DIM_DATE = GoldTable("dim_date", "", ("date",), lambda d: "", ())
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    table: str
+    check: str  # not_null | unique | relationship:<column> | reconciliation
+    passed: bool
+    failing: int  # rows (or periods) that break it
+    detail: str
+
+    @property
+    def name(self) -> str:
+        return f"{self.table}.{self.check}"
+
+
+def _count_queries(table: GoldTable) -> list[tuple[str, str, str]]:
+    """(check, FROM clause of the rows that break it, what a failure means) for one table."""
+    columns = list(dict.fromkeys([*table.key, *table.references]))
+    key = ", ".join(table.key)
+    found = [
+        (
+            "not_null",
+            f"FROM {table.name} WHERE " + " OR ".join(f"{c} IS NULL" for c in columns),
+            f"rows with a null in {', '.join(columns)}",
+        ),
+        (
+            "unique",
+            f"FROM (SELECT {key} FROM {table.name} GROUP BY {key} HAVING COUNT(*) > 1) d",
+            f"values of ({key}) that appear more than once",
+        ),
+    ]
+    for column, (parent, parent_column) in table.references.items():
+        found.append(
+            (
+                f"relationship:{column}",
+                f"FROM {table.name} c LEFT JOIN (SELECT DISTINCT {parent_column} "
+                f"AS k FROM {parent}) p ON c.{column} = p.k "
+                f"WHERE c.{column} IS NOT NULL AND p.k IS NULL",
+                f"rows whose {column} is not in {parent}.{parent_column}",
+            )
+        )
+    return found
+
+
+def structural_checks(engine: Engine, tables: tuple[GoldTable, ...] = ()) -> list[CheckResult]:
+    """Not-null keys, unique keys and relationships of every gold table, in one query."""
+    planned = [
+        (table.name, *query)
+        for table in (tables or (DIM_DATE, *GOLD_TABLES))
+        for query in _count_queries(table)
+    ]
+    # One statement: Spark runs it as one job (scalar subqueries would be one job each).
+    union = " UNION ALL ".join(
+        f"SELECT {i} AS check_index, COUNT(*) AS failing {rows}"
+        for i, (_, _, rows, _) in enumerate(planned)
+    )
+    failing = {int(i): int(n or 0) for i, n in engine.rows(union)}
+    return [
+        CheckResult(table, check, failing[i] == 0, failing[i], f"{failing[i]} {meaning}")
+        for i, (table, check, _, meaning) in enumerate(planned)
+    ]
+
+
+Totals = dict[int, tuple[int, int, Decimal]]  # period (yyyymm) -> lines, units, net revenue
+
+
+def _period_totals(rows: list[tuple[object, ...]]) -> Totals:
+    return {
+        int(str(p)): (int(str(n)), int(str(u or 0)), Decimal(str(r or 0))) for p, n, u, r in rows
+    }
+
+
+def reconcile_sales(
+    engine: Engine,
+    source: duckdb.DuckDBPyConnection,
+    *,
+    backend: str,
+    cutoff: datetime,
+    alias: str = "src",
+) -> CheckResult:
+    """Per month: lines, units and net revenue of `fct_sales` equal the operational order lines
+    last changed at or before `cutoff` (minus the lines silver quarantined)."""
+    stamp = cutoff.strftime("%Y-%m-%d %H:%M:%S.%f")
+    gold = _period_totals(
+        engine.rows(
+            "SELECT YEAR(f.date) * 100 + MONTH(f.date), COUNT(*), SUM(f.quantity), "
+            "SUM(f.net_revenue) FROM fct_sales f "
+            "JOIN stg_order_lines l ON l.order_line_id = f.order_line_id "
+            f"WHERE l.updated_at <= CAST('{stamp}' AS TIMESTAMP) "
+            "GROUP BY YEAR(f.date) * 100 + MONTH(f.date)"
+        )
+    )
+    quarantined = engine.arrow("_quarantine_order_lines").read_all()
+    source.register("_quarantined_lines", quarantined)
+    q = '"' if backend != "mysql" else "`"
+    lines = (
+        f"SELECT ol.{q}id{q} AS id, ol.quantity, ol.unit_price, ol.discount, o.ordered_at "
+        f"FROM order_lines ol JOIN orders o ON o.{q}id{q} = ol.order_id "
+        f"WHERE ol.updated_at <= '{stamp}'"
+    )
+    ordered = "TRY_CAST(s.ordered_at AS TIMESTAMP)"
+    operational = _period_totals(
+        source.sql(
+            f"SELECT YEAR({ordered}) * 100 + MONTH({ordered}), COUNT(*), "
+            "SUM(TRY_CAST(s.quantity AS BIGINT)), "
+            "SUM(ROUND(TRY_CAST(s.quantity AS INTEGER) * TRY_CAST(s.unit_price AS DECIMAL(12,2)) "
+            "* (1 - TRY_CAST(s.discount AS DECIMAL(5,4))), 2)) "
+            f"FROM {source_query(backend, alias, lines)} s "
+            "WHERE 'order_line_id=' || CAST(s.id AS VARCHAR) NOT IN "
+            "(SELECT record_key FROM _quarantined_lines) "
+            f"GROUP BY YEAR({ordered}) * 100 + MONTH({ordered})"
+        ).fetchall()
+    )
+    source.unregister("_quarantined_lines")
+    periods = sorted(set(gold) | set(operational))
+    wrong = [p for p in periods if gold.get(p) != operational.get(p)]
+    if not wrong:
+        lines_total = sum(v[0] for v in gold.values())
+        detail = f"{lines_total} order lines in {len(periods)} months match the operational store"
+    else:
+        first = wrong[0]
+        detail = (
+            f"{len(wrong)} months differ; first {first}: fct_sales (lines, units, revenue) = "
+            f"{gold.get(first)}, operational store = {operational.get(first)}. If the store "
+            "was being written during the run, run again; a lasting difference is a bug."
+        )
+    return CheckResult("fct_sales", "reconciliation", not wrong, len(wrong), detail)

@@ -1,0 +1,134 @@
+"""DuckDB connections with the database scanners loaded from their installed wheels.
+
+The `duckdb-extension-*` wheels ship `sqlite.duckdb_extension` etc., but DuckDB derives the
+entry point from the file name and the extensions are really called `sqlite_scanner`,
+`postgres_scanner` and `mysql_scanner`. A symlink with the right name (in a per-user cache
+folder) lets `LOAD` find it; nothing is ever fetched from the network.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import duckdb
+from sqlalchemy.engine import make_url
+
+from shelfwise.store.db import normalize_url
+
+SCANNERS = {"sqlite": "sqlite_scanner", "postgres": "postgres_scanner", "mysql": "mysql_scanner"}
+
+
+def extension_file(name: str) -> Path:
+    """Path of the installed extension `name` (sqlite, postgres, mysql) under its real name."""
+    spec = importlib.util.find_spec(f"duckdb_extension_{name}")
+    if spec is None or not spec.submodule_search_locations:
+        raise RuntimeError(
+            f"the DuckDB {name} extension is not installed: pip install "
+            f"duckdb-extension-{name}=={duckdb.__version__}"
+        )
+    package = Path(next(iter(spec.submodule_search_locations)))
+    shipped = next(package.rglob("*.duckdb_extension"), None)
+    if shipped is None:
+        raise RuntimeError(f"no .duckdb_extension file inside {package}")
+    cache = Path(tempfile.gettempdir()) / f"shelfwise-duckdb-{os.getuid()}-{duckdb.__version__}"
+    cache.mkdir(parents=True, exist_ok=True)
+    target = cache / f"{SCANNERS[name]}.duckdb_extension"
+    if not target.exists():
+        temporary = cache / f"{target.name}.{os.getpid()}.tmp"
+        try:
+            temporary.symlink_to(shipped)
+        except OSError:
+            shutil.copyfile(shipped, temporary)
+        temporary.replace(target)
+    return target
+
+
+def load_extension(con: duckdb.DuckDBPyConnection, name: str) -> None:
+    con.execute(f"LOAD '{extension_file(name)}'")
+
+
+def connect(
+    memory_limit: str | None = None, temp_directory: Path | None = None
+) -> duckdb.DuckDBPyConnection:
+    con = duckdb.connect(":memory:")
+    if memory_limit:
+        con.execute(f"SET memory_limit = '{memory_limit}'")
+    if temp_directory is not None:
+        temp_directory.mkdir(parents=True, exist_ok=True)
+        con.execute(f"SET temp_directory = '{temp_directory}'")
+    con.execute("SET preserve_insertion_order = false")
+    return con
+
+
+def quote(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def _libpq(url: str) -> str:
+    parsed = make_url(url)
+    parts = {
+        "host": parsed.host,
+        "port": parsed.port,
+        "user": parsed.username,
+        "password": parsed.password,
+        "dbname": parsed.database,
+    }
+    return " ".join(f"{k}={v}" for k, v in parts.items() if v not in (None, ""))
+
+
+def _mysql(url: str) -> str:
+    parsed = make_url(url)
+    parts = {
+        "host": parsed.host,
+        "port": parsed.port,
+        "user": parsed.username,
+        "passwd": parsed.password,
+        "database": parsed.database,
+    }
+    return " ".join(f"{k}={v}" for k, v in parts.items() if v not in (None, ""))
+
+
+def attach_source(con: duckdb.DuckDBPyConnection, url: str, alias: str = "src") -> str:
+    """Attach the operational store READ-ONLY; returns the backend (sqlite, postgres, mysql).
+
+    SQLite is attached with every column as text (`sqlite_all_varchar`): SQLite does not enforce
+    declared types, so a single stray value would otherwise fail the whole scan. Silver casts
+    and quarantines instead.
+    """
+    parsed = make_url(normalize_url(url))
+    backend = parsed.get_backend_name()
+    if backend == "sqlite":
+        load_extension(con, "sqlite")
+        database = parsed.database
+        if not database or database == ":memory:" or not Path(database).is_file():
+            raise FileNotFoundError(
+                f"operational SQLite store {database!r} not found; run `shelfwise init` or "
+                "set SHELFWISE_DATABASE_URL"
+            )
+        con.execute("SET sqlite_all_varchar = true")
+        con.execute(
+            f"ATTACH {quote(str(Path(database).resolve()))} AS {alias} (TYPE sqlite, READ_ONLY)"
+        )
+        return "sqlite"
+    if backend == "postgresql":
+        load_extension(con, "postgres")
+        con.execute(f"ATTACH {quote(_libpq(url))} AS {alias} (TYPE postgres, READ_ONLY)")
+        return "postgres"
+    if backend in ("mysql", "mariadb"):
+        load_extension(con, "mysql")
+        con.execute(f"ATTACH {quote(_mysql(url))} AS {alias} (TYPE mysql, READ_ONLY)")
+        return "mysql"
+    raise ValueError(
+        f"operational store URL {parsed.render_as_string(hide_password=True)!r}: the pipeline "
+        "reads SQLite, PostgreSQL or MySQL/MariaDB"
+    )
+
+
+def source_query(backend: str, alias: str, sql: str) -> str:
+    """A DuckDB table expression that runs `sql` inside the source database itself, so its
+    indexes serve the watermark filter (DuckDB's scanners would read the whole table)."""
+    return f"{backend}_query({quote(alias)}, {quote(sql)})"

@@ -1,0 +1,89 @@
+"""What an engine must do, and the few SQL spellings that differ between engines.
+
+Transformations are written once as SQL in the common subset of DuckDB SQL and Spark SQL
+(`TRY_CAST`, window functions, `IS DISTINCT FROM`, `STRING`/`DECIMAL`/`TIMESTAMP` types).
+The handful of functions spelled differently live in a `Dialect`: one small table per engine.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import pyarrow as pa
+
+from shelfwise.pipeline.lake import Lake
+
+
+@dataclass(frozen=True)
+class Dialect:
+    add_days: Callable[[str, str], str]  # (date, n) -> date n days later
+    days_between: Callable[[str, str], str]  # (start, end) -> whole days from start to end
+    full_match: Callable[[str, str], str]  # (text, regex without backslashes) -> boolean
+    day_series: Callable[[str, str], str]  # (first, last) -> one output row per day (select list)
+
+
+class Engine(ABC):
+    """Runs SQL over named tables and reads/writes them in its lake."""
+
+    name: str
+    dialect: Dialect
+    lake: Lake
+
+    @abstractmethod
+    def materialize(self, name: str, sql: str, *, lazy: bool = False) -> None:
+        """Keep the result of `sql` under `name`, computed once. `lazy` allows an engine to
+        compute it only when read (Spark, for results read once)."""
+
+    @abstractmethod
+    def register_arrow(self, name: str, table: pa.Table) -> None:
+        """Make a small Arrow table (the calendar) queryable as `name`."""
+
+    @abstractmethod
+    def load(self, layer: str, table: str, name: str | None = None) -> bool:
+        """Make a lake table queryable (as `name`, default its own name); False if absent."""
+
+    @abstractmethod
+    def save(self, layer: str, table: str, source: str | None = None) -> int:
+        """Overwrite lake table `table` with the engine table `source` (default `table`)."""
+
+    @abstractmethod
+    def rows(self, sql: str) -> list[tuple[Any, ...]]:
+        """Run a query that returns a few rows (counts, checks)."""
+
+    @abstractmethod
+    def arrow(self, name: str) -> pa.RecordBatchReader:
+        """Stream an engine table as Arrow batches (for publishing)."""
+
+    @abstractmethod
+    def has(self, name: str) -> bool:
+        """Whether a table or view called `name` is defined."""
+
+    @abstractmethod
+    def drop(self, name: str) -> None:
+        """Forget an engine table."""
+
+    def close(self) -> None:  # noqa: B027 - engines without resources need nothing
+        """Release connections and memory."""
+
+    def scalar(self, sql: str) -> Any:
+        result = self.rows(sql)
+        return result[0][0] if result else None
+
+    def count(self, name: str) -> int:
+        return int(self.scalar(f"SELECT COUNT(*) FROM {name}") or 0)
+
+    def build(self, name: str, sql: str) -> int:
+        """Materialize and count (one pass on Spark: the count fills the cache)."""
+        self.materialize(name, sql)
+        return self.count(name)
+
+    def ensure(self, layer: str, table: str) -> None:
+        """Load `table` from the lake unless this engine already holds it."""
+        if not self.has(table) and not self.load(layer, table):
+            raise LookupError(
+                f"lake table {layer}/{table} does not exist yet: run the steps before it "
+                "(`shelfwise pipeline run`) first"
+            )

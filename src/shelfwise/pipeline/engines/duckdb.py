@@ -1,0 +1,93 @@
+"""The default engine: DuckDB in process, lake tables stored as Delta (via `deltalake`).
+
+Lake tables are read straight from their current Parquet files (`read_parquet` over the Delta
+table's file list), computed tables are kept in DuckDB's memory (spilling to disk above the
+memory limit), and written back to Delta as streamed Arrow batches.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+
+from shelfwise.pipeline.duckdb_support import connect
+from shelfwise.pipeline.engines.base import Dialect, Engine
+from shelfwise.pipeline.extract import BATCH_ROWS
+from shelfwise.pipeline.lake import DeltaLake
+from shelfwise.pipeline.settings import PipelineSettings
+
+DUCKDB_DIALECT = Dialect(
+    add_days=lambda day, n: f"CAST(({day}) + ({n}) AS DATE)",
+    days_between=lambda start, end: f"date_diff('day', {start}, {end})",
+    full_match=lambda text, pattern: f"regexp_full_match({text}, '{pattern}')",
+    day_series=lambda first, last: (
+        f"unnest(generate_series(CAST({first} AS TIMESTAMP), CAST({last} AS TIMESTAMP), "
+        "INTERVAL 1 DAY))"
+    ),
+)
+
+
+class DuckDBEngine(Engine):
+    name = "duckdb"
+    dialect = DUCKDB_DIALECT
+
+    def __init__(self, root: Path, options: PipelineSettings) -> None:
+        self.lake = DeltaLake(root)
+        self.con = connect(options.duckdb_memory_limit, root / "_tmp" / "duckdb")
+
+    def materialize(self, name: str, sql: str, *, lazy: bool = False) -> None:
+        del lazy  # DuckDB computes at once: the sources may be dropped right after
+        self.drop(name)
+        self.con.execute(f"CREATE TABLE {name} AS {sql}")
+
+    def register_arrow(self, name: str, table: pa.Table) -> None:
+        self.drop(name)
+        self.con.register("_arrow_in", table)
+        self.con.execute(f"CREATE TABLE {name} AS SELECT * FROM _arrow_in")
+        self.con.unregister("_arrow_in")
+
+    def load(self, layer: str, table: str, name: str | None = None) -> bool:
+        files = self.lake.files(layer, table)
+        if files is None:
+            return False
+        if not files:  # a Delta table with no rows has no files: keep its schema
+            from deltalake import DeltaTable
+
+            empty = DeltaTable(str(self.lake.path(layer, table))).to_pyarrow_table()
+            self.register_arrow(name or table, empty)
+            return True
+        self.drop(name or table)
+        self.con.execute(
+            f"CREATE VIEW {name or table} AS "
+            f"SELECT * FROM read_parquet({files!r}, union_by_name = true)"
+        )
+        return True
+
+    def save(self, layer: str, table: str, source: str | None = None) -> int:
+        reader = self.arrow(source or table)
+        return self.lake.overwrite(layer, table, reader)
+
+    def rows(self, sql: str) -> list[tuple[Any, ...]]:
+        return self.con.sql(sql).fetchall()
+
+    def arrow(self, name: str) -> pa.RecordBatchReader:
+        return self.con.sql(f"SELECT * FROM {name}").to_arrow_reader(BATCH_ROWS)
+
+    def has(self, name: str) -> bool:
+        found = self.con.sql(
+            "SELECT count(*) FROM duckdb_tables() WHERE table_name = $1 "
+            "UNION ALL SELECT count(*) FROM duckdb_views() WHERE view_name = $1",
+            params=[name],
+        ).fetchall()
+        return any(n for (n,) in found)
+
+    def drop(self, name: str) -> None:
+        views = self.con.sql(
+            "SELECT count(*) FROM duckdb_views() WHERE view_name = $1", params=[name]
+        ).fetchall()
+        self.con.execute(f"DROP {'VIEW' if views[0][0] else 'TABLE'} IF EXISTS {name}")
+
+    def close(self) -> None:
+        self.con.close()

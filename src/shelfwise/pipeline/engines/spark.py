@@ -1,0 +1,130 @@
+"""The PySpark engine: the same SQL on Spark, lake tables as versioned Parquet (or Delta).
+
+Spark here cannot download the Delta Lake jars, so by default it stores Parquet, written
+atomically per table version (`ParquetLake`). Where the cluster provides Delta
+(`SHELFWISE_SPARK_DELTA=true`), it reads and writes Delta tables instead.
+
+Timestamps are naive UTC everywhere (`spark.sql.timestampType=TIMESTAMP_NTZ`, session time
+zone UTC), matching DuckDB's `TIMESTAMP`, so both engines produce identical gold tables.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from shelfwise.pipeline.engines.base import Dialect, Engine
+from shelfwise.pipeline.lake import DeltaLake, Lake, ParquetLake
+from shelfwise.pipeline.settings import PipelineSettings
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame, SparkSession
+
+SPARK_DIALECT = Dialect(
+    add_days=lambda day, n: f"date_add({day}, {n})",
+    days_between=lambda start, end: f"datediff({end}, {start})",
+    full_match=lambda text, pattern: f"({text} RLIKE '^(?:{pattern})$')",
+    day_series=lambda first, last: f"explode(sequence({first}, {last}))",
+)
+
+# Session settings the shared SQL relies on; applied to an existing session too.
+SEMANTICS = {
+    "spark.sql.session.timeZone": "UTC",
+    "spark.sql.timestampType": "TIMESTAMP_NTZ",
+    "spark.sql.parquet.inferTimestampNTZ.enabled": "true",
+}
+
+
+def spark_session(options: PipelineSettings) -> SparkSession:
+    """The active session if there is one (tests share one), else a new one on
+    `SHELFWISE_SPARK_MASTER`."""
+    from pyspark.sql import SparkSession
+
+    session = SparkSession.getActiveSession()
+    if session is None:
+        builder = (
+            SparkSession.builder.master(options.spark_master)
+            .appName("shelfwise-pipeline")
+            .config("spark.sql.shuffle.partitions", str(options.spark_shuffle_partitions))
+            .config("spark.ui.showConsoleProgress", "false")
+        )
+        for key, value in SEMANTICS.items():
+            builder = builder.config(key, value)
+        session = builder.getOrCreate()
+    for key, value in SEMANTICS.items():
+        session.conf.set(key, value)
+    return session
+
+
+class SparkEngine(Engine):
+    name = "spark"
+    dialect = SPARK_DIALECT
+
+    def __init__(self, root: Path, options: PipelineSettings) -> None:
+        self.spark = spark_session(options)
+        self.delta = options.spark_delta
+        self.lake: Lake = DeltaLake(root) if self.delta else ParquetLake(root)
+        self._views: set[str] = set()
+
+    def _publish(self, name: str, frame: DataFrame) -> None:
+        frame.createOrReplaceTempView(name)
+        self._views.add(name)
+
+    def materialize(self, name: str, sql: str, *, lazy: bool = False) -> None:
+        # A local checkpoint computes the result once and cuts its lineage: later queries see a
+        # plain scan, not the whole plan behind it (persist() keeps the plan, and Spark then
+        # compares every new plan against every cached one, which grows with each table).
+        frame = self.spark.sql(sql)
+        self._publish(name, frame if lazy else frame.localCheckpoint(eager=True))
+
+    def register_arrow(self, name: str, table: pa.Table) -> None:
+        self._publish(name, self.spark.createDataFrame(table.to_pandas()))
+
+    def load(self, layer: str, table: str, name: str | None = None) -> bool:
+        if self.delta:
+            path = self.lake.path(layer, table)
+            if not (path / "_delta_log").is_dir():
+                return False
+            frame = self.spark.read.format("delta").load(str(path))
+        else:
+            files = self.lake.files(layer, table)
+            if files is None:
+                return False
+            frame = self.spark.read.option("mergeSchema", "true").parquet(*files)
+        self._publish(name or table, frame)
+        return True
+
+    def save(self, layer: str, table: str, source: str | None = None) -> int:
+        frame = self.spark.table(source or table)
+        if self.delta:
+            path = self.lake.path(layer, table)
+            frame.write.format("delta").mode("overwrite").option("overwriteSchema", "true").save(
+                str(path)
+            )
+            return int(frame.count())
+        assert isinstance(self.lake, ParquetLake)
+        _, version_dir = self.lake.new_version(layer, table)
+        frame.write.mode("overwrite").parquet(str(version_dir / "data"))
+        self.lake.commit(layer, table, version_dir, append=False)
+        return sum(pq.ParquetFile(f).metadata.num_rows for f in version_dir.rglob("*.parquet"))
+
+    def rows(self, sql: str) -> list[tuple[Any, ...]]:
+        return [tuple(row) for row in self.spark.sql(sql).collect()]
+
+    def arrow(self, name: str) -> pa.RecordBatchReader:
+        table = self.spark.table(name).toArrow()
+        return pa.RecordBatchReader.from_batches(table.schema, table.to_batches())
+
+    def has(self, name: str) -> bool:
+        return name in self._views and bool(self.spark.catalog.tableExists(name))
+
+    def drop(self, name: str) -> None:
+        self.spark.catalog.dropTempView(name)
+        self._views.discard(name)
+
+    def close(self) -> None:
+        for name in list(self._views):
+            self.drop(name)

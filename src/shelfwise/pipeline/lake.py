@@ -1,0 +1,216 @@
+"""Lake storage: where bronze, silver, gold and eval tables live, one folder per table.
+
+Two formats, chosen by the engine:
+
+- `DeltaLake` (DuckDB engine, and Spark when the cluster provides Delta): Delta tables written
+  with `deltalake`; every write is an atomic commit, old versions stay readable (time travel:
+  `DeltaTable(path, version=n)`), a crashed write leaves only unreferenced files.
+- `ParquetLake` (Spark engine by default): plain Parquet, versioned by hand. Every write goes
+  to a fresh `v<N>/` folder and then a small pointer file `_current.json` (the list of data files
+  of the table's current version) is switched with `os.replace`, so readers see the old or the
+  new version, never half of one. An append writes only its new files and a pointer listing old
+  plus new.
+
+Both expose the current data files, so DuckDB can read either with `read_parquet`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+LAYERS = ("bronze", "silver", "gold", "eval")
+POINTER = "_current.json"
+KEEP_VERSIONS = 3
+
+
+class LakeFormatError(RuntimeError):
+    """A table folder holds another format than this engine writes."""
+
+
+def lake_root(uri: str) -> Path:
+    """Local lake folder from `SHELFWISE_LAKE_URI` (a path or a `file://` URI)."""
+    if "://" in uri and not uri.startswith("file://"):
+        raise ValueError(
+            f"lake URI {uri!r}: only local folders are supported by this version "
+            "(set SHELFWISE_LAKE_URI to a path or file:// URI)"
+        )
+    return Path(uri.removeprefix("file://")).resolve()
+
+
+def counted(reader: pa.RecordBatchReader, counter: list[int]) -> pa.RecordBatchReader:
+    """The same stream of batches, adding each batch's rows to `counter[0]` as it passes."""
+
+    def batches() -> Iterator[pa.RecordBatch]:
+        for batch in reader:
+            counter[0] += batch.num_rows
+            yield batch
+
+    return pa.RecordBatchReader.from_batches(reader.schema, batches())
+
+
+class Lake(ABC):
+    format: str
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def path(self, layer: str, table: str) -> Path:
+        if layer not in LAYERS:
+            raise ValueError(f"unknown lake layer {layer!r}; one of {', '.join(LAYERS)}")
+        return self.root / layer / table
+
+    @abstractmethod
+    def files(self, layer: str, table: str) -> list[str] | None:
+        """Parquet files of the current version, or None when the table does not exist."""
+
+    @abstractmethod
+    def append(self, layer: str, table: str, reader: pa.RecordBatchReader) -> int:
+        """Add batches to a table (created if missing); returns rows written."""
+
+    @abstractmethod
+    def overwrite(self, layer: str, table: str, reader: pa.RecordBatchReader) -> int:
+        """Replace a table's contents in one atomic step; returns rows written."""
+
+    def row_count(self, layer: str, table: str) -> int:
+        """Rows of the current version, from the Parquet footers (no data is read)."""
+        return sum(pq.ParquetFile(f).metadata.num_rows for f in self.files(layer, table) or [])
+
+    def empty_table(self, layer: str, table: str) -> pa.Table:
+        """A table with no data files, as an empty Arrow table with its schema."""
+        from deltalake import DeltaTable
+
+        return DeltaTable(str(self.path(layer, table))).to_pyarrow_table()
+
+    def exists(self, layer: str, table: str) -> bool:
+        return self.files(layer, table) is not None
+
+    def drop(self, layer: str, table: str) -> None:
+        shutil.rmtree(self.path(layer, table), ignore_errors=True)
+
+    def drop_layer(self, layer: str) -> None:
+        shutil.rmtree(self.root / layer, ignore_errors=True)
+
+    def check_format(self, layer: str, table: str) -> None:
+        folder = self.path(layer, table)
+        is_delta = (folder / "_delta_log").is_dir()
+        is_parquet = (folder / POINTER).is_file()
+        other = (is_parquet and self.format == "delta") or (is_delta and self.format == "parquet")
+        if other:
+            raise LakeFormatError(
+                f"{folder} was written as {'Parquet' if is_parquet else 'Delta'} by another "
+                f"engine; this engine writes {self.format}. Run `shelfwise pipeline run --full` "
+                "to rebuild the lake in this engine's format, or point SHELFWISE_LAKE_URI "
+                "elsewhere"
+            )
+
+
+class DeltaLake(Lake):
+    format = "delta"
+
+    def files(self, layer: str, table: str) -> list[str] | None:
+        from deltalake import DeltaTable
+
+        path = self.path(layer, table)
+        self.check_format(layer, table)
+        if not DeltaTable.is_deltatable(str(path)):
+            return None
+        return list(DeltaTable(str(path)).file_uris())
+
+    def _write(self, layer: str, table: str, reader: pa.RecordBatchReader, mode: str) -> int:
+        from deltalake import write_deltalake
+
+        path = self.path(layer, table)
+        self.check_format(layer, table)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        counter = [0]
+        stream = counted(reader, counter)
+        if mode == "overwrite":
+            write_deltalake(str(path), stream, mode="overwrite", schema_mode="overwrite")
+        else:
+            write_deltalake(str(path), stream, mode="append", schema_mode="merge")
+        return counter[0]
+
+    def append(self, layer: str, table: str, reader: pa.RecordBatchReader) -> int:
+        return self._write(layer, table, reader, "append")
+
+    def overwrite(self, layer: str, table: str, reader: pa.RecordBatchReader) -> int:
+        return self._write(layer, table, reader, "overwrite")
+
+
+class ParquetLake(Lake):
+    format = "parquet"
+
+    def _pointer(self, layer: str, table: str) -> dict[str, object] | None:
+        pointer = self.path(layer, table) / POINTER
+        if not pointer.is_file():
+            return None
+        data: dict[str, object] = json.loads(pointer.read_text())
+        return data
+
+    def files(self, layer: str, table: str) -> list[str] | None:
+        self.check_format(layer, table)
+        pointer = self._pointer(layer, table)
+        if pointer is None:
+            return None
+        folder = self.path(layer, table)
+        return [str(folder / name) for name in pointer["files"]]  # type: ignore[attr-defined]
+
+    def new_version(self, layer: str, table: str) -> tuple[int, Path]:
+        """A fresh, empty version folder. Numbers never repeat, even after a crashed write."""
+        self.check_format(layer, table)
+        folder = self.path(layer, table)
+        folder.mkdir(parents=True, exist_ok=True)
+        taken = [int(p.name[1:]) for p in folder.glob("v*") if p.name[1:].isdigit()]
+        version = max(taken, default=0) + 1
+        target = folder / f"v{version:06d}"
+        target.mkdir()
+        return version, target
+
+    def commit(self, layer: str, table: str, version_dir: Path, *, append: bool) -> None:
+        """Switch the pointer to include `version_dir`'s Parquet files (atomically)."""
+        folder = self.path(layer, table)
+        new_files = sorted(p.relative_to(folder).as_posix() for p in version_dir.rglob("*.parquet"))
+        previous = self._pointer(layer, table) if append else None
+        old_files = list(previous["files"]) if previous else []  # type: ignore[call-overload]
+        pointer = {"version": int(version_dir.name[1:]), "files": old_files + new_files}
+        temporary = folder / f"{POINTER}.{os.getpid()}.tmp"
+        with temporary.open("w") as handle:
+            json.dump(pointer, handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        temporary.replace(folder / POINTER)  # atomic on POSIX: the version switch
+        self._collect_garbage(folder, pointer)
+
+    def _collect_garbage(self, folder: Path, pointer: dict[str, object]) -> None:
+        """Remove version folders no longer referenced, keeping the newest few for readers
+        that opened an older pointer a moment ago."""
+        referenced = {name.split("/", 1)[0] for name in pointer["files"]}  # type: ignore[attr-defined]
+        versions = sorted(p for p in folder.glob("v*") if p.is_dir())
+        recent = {p.name for p in versions[-KEEP_VERSIONS:]}
+        for version in versions:
+            if version.name not in referenced and version.name not in recent:
+                shutil.rmtree(version, ignore_errors=True)
+
+    def _write(self, layer: str, table: str, reader: pa.RecordBatchReader, append: bool) -> int:
+        _, target = self.new_version(layer, table)
+        rows = 0
+        with pq.ParquetWriter(target / "part-00000.parquet", reader.schema) as writer:
+            for batch in reader:
+                writer.write_batch(batch)
+                rows += batch.num_rows
+        self.commit(layer, table, target, append=append)
+        return rows
+
+    def append(self, layer: str, table: str, reader: pa.RecordBatchReader) -> int:
+        return self._write(layer, table, reader, append=True)
+
+    def overwrite(self, layer: str, table: str, reader: pa.RecordBatchReader) -> int:
+        return self._write(layer, table, reader, append=False)

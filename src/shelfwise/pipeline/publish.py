@@ -1,0 +1,131 @@
+"""Publishing gold: the DuckDB warehouse file, swapped atomically, and an optional PostgreSQL
+warehouse, replaced in one transaction.
+
+The warehouse file is built aside (`.warehouse.duckdb.<run>.tmp` in the same folder), flushed
+to disk, then moved over the old one with `os.replace`: a reader sees the previous complete
+warehouse or the new one, never half of one, and a crash leaves the previous one in place.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+
+from shelfwise.pipeline.duckdb_support import connect, load_extension, quote
+from shelfwise.pipeline.lake import Lake
+from shelfwise.store.db import normalize_url
+
+
+def _fsync(path: Path) -> None:
+    descriptor = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
+
+
+@dataclass(frozen=True)
+class Published:
+    """A lake table and the name it gets in the warehouse."""
+
+    layer: str
+    table: str
+    name: str
+
+
+def _copy(con: duckdb.DuckDBPyConnection, lake: Lake, item: Published, target: str) -> None:
+    """Copy one lake table into `target` (read straight from its Parquet files)."""
+    files = lake.files(item.layer, item.table)
+    if files is None:
+        raise LookupError(f"lake table {item.layer}/{item.table} is missing; cannot publish it")
+    if files:
+        con.execute(
+            f"CREATE TABLE {target} AS SELECT * FROM read_parquet({files!r}, union_by_name = true)"
+        )
+        return
+    con.register("_empty", lake.empty_table(item.layer, item.table))
+    con.execute(f"CREATE TABLE {target} AS SELECT * FROM _empty")
+    con.unregister("_empty")
+
+
+def publish_warehouse(
+    path: Path,
+    lake: Lake,
+    tables: Sequence[Published],
+    *,
+    run_id: str,
+    comments: Mapping[str, str],
+) -> None:
+    """Copy lake tables into a new DuckDB file and swap it in atomically."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    building = path.with_name(f".{path.name}.{run_id}.tmp")
+    building.unlink(missing_ok=True)
+    try:
+        with duckdb.connect(str(building)) as con:
+            for item in tables:
+                _copy(con, lake, item, item.name)
+                if item.name in comments:
+                    con.execute(f"COMMENT ON TABLE {item.name} IS {quote(comments[item.name])}")
+            con.execute("CHECKPOINT")
+        _fsync(building)
+        building.replace(path)  # atomic rename: readers see old or new, never half
+        _fsync(path.parent)
+    finally:
+        building.unlink(missing_ok=True)
+        Path(f"{building}.wal").unlink(missing_ok=True)
+
+
+def remove_stale_builds(path: Path) -> None:
+    """Half-built warehouse files of crashed runs."""
+    for stale in path.parent.glob(f".{path.name}.*.tmp*"):
+        stale.unlink(missing_ok=True)
+
+
+def _libpq(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(normalize_url(url))
+    if parsed.get_backend_name() != "postgresql":
+        raise ValueError(
+            "SHELFWISE_WAREHOUSE_URL must be a PostgreSQL URL (postgresql://user@host/db), "
+            f"got {parsed.render_as_string(hide_password=True)!r}"
+        )
+    parts = {
+        "host": parsed.host,
+        "port": parsed.port,
+        "user": parsed.username,
+        "password": parsed.password,
+        "dbname": parsed.database,
+    }
+    return " ".join(f"{k}={v}" for k, v in parts.items() if v not in (None, ""))
+
+
+def publish_postgres(
+    url: str, lake: Lake, items: Sequence[Published], comments: Mapping[str, str]
+) -> None:
+    """Load each table as `<name>__staging`, then swap all of them in one transaction."""
+    con = connect()
+    try:
+        load_extension(con, "postgres")
+        con.execute(f"ATTACH {quote(_libpq(url))} AS pg (TYPE postgres)")
+        tables = [item.name for item in items]
+        for name in tables:
+            con.execute(f"CALL postgres_execute('pg', 'DROP TABLE IF EXISTS {name}__staging')")
+        staged = [f"{name}__staging" for name in tables]
+        for item, staging in zip(items, staged, strict=True):
+            _copy(con, lake, item, f"pg.public.{staging}")
+        swap = ["BEGIN"]
+        for name, staging in zip(tables, staged, strict=True):
+            swap.append(f"DROP TABLE IF EXISTS {name}")
+            swap.append(f"ALTER TABLE {staging} RENAME TO {name}")
+            if name in comments:
+                swap.append(f"COMMENT ON TABLE {name} IS {quote(comments[name])}")
+        swap.append("COMMIT")
+        statement = "; ".join(swap)
+        con.execute(f"CALL postgres_execute('pg', {quote(statement)})")
+    finally:
+        con.close()

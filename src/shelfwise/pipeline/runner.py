@@ -1,0 +1,406 @@
+"""`run_pipeline`: extract → bronze → silver → gold → checks → publish, logged step by step.
+
+The same step functions back the CLI, the demo, the website and the Dagster assets. A run holds
+a lock (one run at a time per data folder), records every step in the run log, and publishes
+only after every gold check passed; a failure leaves the last good warehouse in place. Runs are
+idempotent: silver and gold are recomputed from bronze, so rerunning after a crash (even
+`kill -9` mid-write) gives the same gold tables as an uninterrupted run.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Protocol, TypeVar
+
+from shelfwise.config import Settings
+from shelfwise.pipeline import checks as gold_checks
+from shelfwise.pipeline.calendar import calendar
+from shelfwise.pipeline.catalog import SourceTable, source_tables
+from shelfwise.pipeline.duckdb_support import attach_source, connect
+from shelfwise.pipeline.engines import ENGINES, open_engine
+from shelfwise.pipeline.engines.base import Engine
+from shelfwise.pipeline.extract import extract_table, watermark
+from shelfwise.pipeline.gold import GOLD_NAMES, GOLD_TABLES, GoldTable, grains
+from shelfwise.pipeline.publish import (
+    Published,
+    publish_postgres,
+    publish_warehouse,
+    remove_stale_builds,
+)
+from shelfwise.pipeline.runlog import RunLog, RunSummary, StepSummary, runlog_path
+from shelfwise.pipeline.settings import PipelineSettings
+from shelfwise.pipeline.silver import QUARANTINE, build_silver_table, quarantine_union
+
+T = TypeVar("T")
+
+
+class PipelineProgress(Protocol):
+    """What a progress display gets told (the CLI draws a Rich bar from it)."""
+
+    def begin(self, total_steps: int) -> None: ...
+
+    def step_started(self, name: str) -> None: ...
+
+    def step_finished(self, step: StepSummary) -> None: ...
+
+
+class PipelineFailed(RuntimeError):
+    """A step failed; `summary` holds the run as logged. The previous warehouse is intact."""
+
+    def __init__(self, summary: RunSummary) -> None:
+        super().__init__(summary.error)
+        self.summary = summary
+
+
+class PipelineBusy(RuntimeError):
+    """Another pipeline run holds the lock on this data folder."""
+
+
+@dataclass
+class RunContext:
+    settings: Settings
+    options: PipelineSettings
+    engine: Engine
+    run: RunSummary
+    log: RunLog
+    progress: PipelineProgress | None
+    started: datetime
+
+    def step(self, name: str, work: Callable[[StepSummary], T]) -> T:
+        """Run one step, time it, log it, report it; a failure names the step."""
+        summary = StepSummary(name=name)
+        if self.progress:
+            self.progress.step_started(name)
+        clock = time.perf_counter()
+        try:
+            return work(summary)
+        except Exception as exc:
+            summary.status = "failed"
+            summary.error = f"{type(exc).__name__}: {exc}"
+            raise StepFailed(name, exc) from exc
+        finally:
+            summary.seconds = round(time.perf_counter() - clock, 3)
+            self.run.steps.append(summary)
+            self.log.step(self.run, summary)
+            if self.progress:
+                self.progress.step_finished(summary)
+
+
+class StepFailed(RuntimeError):
+    def __init__(self, step: str, cause: Exception) -> None:
+        super().__init__(f"step {step!r} failed: {type(cause).__name__}: {cause}")
+        self.step = step
+
+
+@contextmanager
+def _exclusive(path: Path) -> Iterator[None]:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError as exc:
+            raise PipelineBusy(
+                f"another pipeline run is using {path.parent} (lock {path.name}); wait for it "
+                "to finish (`shelfwise pipeline status`)"
+            ) from exc
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def plan(engine: str) -> list[str]:
+    """Step names of a run, in order (for progress bars)."""
+    del engine
+    tables = source_tables()
+    return [
+        *(f"extract {t.name}" for t in reversed(tables)),
+        *(f"silver {t.name}" for t in tables),
+        *(f"gold {name}" for name in GOLD_NAMES),
+        "checks",
+        "publish",
+    ]
+
+
+def _extract(ctx: RunContext, full: bool) -> int:
+    """Every table into bronze (children first); returns the number of new row versions."""
+    con = connect(ctx.options.duckdb_memory_limit, ctx.engine.lake.root / "_tmp" / "extract")
+    batch_id = ctx.run.run_id
+    extracted_at = ctx.started.replace(tzinfo=None)
+    overlap = timedelta(seconds=ctx.options.pipeline_overlap_seconds)
+    new_rows = 0
+    try:
+        backend = attach_source(con, ctx.settings.resolved_database_url)
+        for table in reversed(source_tables()):
+
+            def work(step: StepSummary, table: SourceTable = table) -> int:
+                result = extract_table(
+                    con,
+                    backend=backend,
+                    table=table,
+                    lake=ctx.engine.lake,
+                    batch_id=batch_id,
+                    extracted_at=extracted_at,
+                    full=full,
+                    overlap=overlap,
+                )
+                step.rows_read, step.rows_written = result.rows_read, result.rows_written
+                step.detail = {"since": result.watermark or "full load"}
+                return result.rows_written
+
+            new_rows += ctx.step(f"extract {table.name}", work)
+    finally:
+        con.close()
+    return new_rows
+
+
+def _silver(ctx: RunContext) -> None:
+    now = ctx.started.replace(tzinfo=None)
+    tables = source_tables()
+    for table in tables:
+
+        def work(step: StepSummary, table: SourceTable = table) -> None:
+            if not ctx.engine.load(table.layer, table.raw):
+                raise LookupError(f"bronze table {table.raw} is missing; run with --full")
+            result = build_silver_table(ctx.engine, table, now)
+            layer = "eval" if table.evaluation_only else "silver"
+            step.rows_read = result.rows_read
+            step.rows_written = ctx.engine.save(layer, table.staged)
+            if table.name == "products":
+                ctx.engine.save("silver", f"{table.staged}_history")
+            step.rows_quarantined = result.rows_quarantined
+            step.detail = {
+                "rows_in": result.rows_in,
+                "rows_out": result.rows_out,
+                "rows_quarantined": result.rows_quarantined,
+                "superseded_versions": result.rows_read - result.rows_in,
+            }
+
+        ctx.step(f"silver {table.name}", work)
+    ctx.engine.materialize(QUARANTINE, quarantine_union(list(tables)))
+    ctx.engine.save("silver", QUARANTINE)
+
+
+def _business_days(engine: Engine) -> tuple[date | None, date | None]:
+    spans = [
+        ("stg_orders", "ordered_at"),
+        ("stg_stock_movements", "occurred_at"),
+        ("stg_purchase_receipts", "received_at"),
+        ("stg_purchase_orders", "ordered_at"),
+    ]
+    union = " UNION ALL ".join(
+        f"SELECT MIN(CAST({c} AS DATE)) AS lo, MAX(CAST({c} AS DATE)) AS hi FROM {t}"
+        for t, c in spans
+    )
+    row = engine.rows(f"SELECT MIN(lo), MAX(hi) FROM ({union}) spans")[0]
+    return row[0], row[1]
+
+
+def build_dim_date(engine: Engine) -> int:
+    first, last = _business_days(engine)
+    countries = [str(c) for (c,) in engine.rows("SELECT DISTINCT country FROM stg_locations")]
+    engine.register_arrow("_calendar", calendar(first, last, countries))
+    return engine.build(
+        "dim_date",
+        "SELECT date, year, quarter, month, iso_year, iso_week, day_of_week, is_weekend, "
+        "is_holiday, holiday_countries FROM _calendar",
+    )
+
+
+def build_gold_table(engine: Engine, table: GoldTable) -> int:
+    return engine.build(table.name, table.sql(engine.dialect))
+
+
+def _gold(ctx: RunContext) -> None:
+    def dim_date(step: StepSummary) -> None:
+        step.rows_written = build_dim_date(ctx.engine)
+
+    ctx.step("gold dim_date", dim_date)
+    for table in GOLD_TABLES:
+
+        def work(step: StepSummary, table: GoldTable = table) -> None:
+            step.rows_written = build_gold_table(ctx.engine, table)
+            step.detail = {"grain": table.grain}
+
+        ctx.step(f"gold {table.name}", work)
+
+
+def _checks(ctx: RunContext, source_cutoff: datetime | None) -> None:
+    def work(step: StepSummary) -> None:
+        results = gold_checks.structural_checks(ctx.engine)
+        if source_cutoff is not None:
+            con = connect(ctx.options.duckdb_memory_limit)
+            try:
+                backend = attach_source(con, ctx.settings.resolved_database_url)
+                results.append(
+                    gold_checks.reconcile_sales(
+                        ctx.engine, con, backend=backend, cutoff=source_cutoff
+                    )
+                )
+            finally:
+                con.close()
+        failed = [r for r in results if not r.passed]
+        step.detail = {r.name: r.detail for r in results}
+        step.rows_read = len(results)
+        if failed:
+            raise AssertionError(
+                f"{len(failed)} of {len(results)} gold checks failed: "
+                + "; ".join(f"{r.name}: {r.detail}" for r in failed)
+            )
+
+    ctx.step("checks", work)
+
+
+def _reconciliation_cutoff(ctx: RunContext) -> datetime | None:
+    """Order lines changed at or before this instant are surely in bronze."""
+    files = ctx.engine.lake.files("bronze", "raw_order_lines")
+    if not files:
+        return None
+    con = connect()
+    try:
+        newest = watermark(con, files)
+    finally:
+        con.close()
+    if newest is None:
+        return None
+    return newest - timedelta(seconds=ctx.options.pipeline_overlap_seconds)
+
+
+def warehouse_tables(lake_has: Callable[[str, str], bool]) -> list[Published]:
+    """What the warehouse holds: gold, the quarantine, and (apart, prefixed) eval tables."""
+    items = [Published("gold", name, name) for name in GOLD_NAMES]
+    items.append(Published("silver", QUARANTINE, QUARANTINE))
+    for table in source_tables():
+        if table.evaluation_only and lake_has("eval", table.staged):
+            items.append(Published("eval", table.staged, f"eval_{table.name}"))
+    return items
+
+
+def comments_for(items: list[Published]) -> dict[str, str]:
+    return {
+        **grains(),
+        QUARANTINE: "one row per source row (latest version) that failed a silver rule",
+        **{
+            i.name: "GROUND TRUTH for evaluation only: never a model input"
+            for i in items
+            if i.layer == "eval"
+        },
+    }
+
+
+def _publish(ctx: RunContext) -> None:
+    def work(step: StepSummary) -> None:
+        for name in GOLD_NAMES:
+            step.rows_written += ctx.engine.save("gold", name)
+        lake = ctx.engine.lake
+        items = warehouse_tables(lake.exists)
+        comments = comments_for(items)
+        publish_warehouse(
+            ctx.settings.warehouse_path, lake, items, run_id=ctx.run.run_id, comments=comments
+        )
+        step.detail = {"warehouse": str(ctx.settings.warehouse_path)}
+        if ctx.settings.warehouse_url:
+            publish_postgres(ctx.settings.warehouse_url, lake, items, comments)
+            step.detail["postgres"] = "published"
+
+    ctx.step("publish", work)
+
+
+def run_pipeline(
+    settings: Settings,
+    *,
+    full: bool = False,
+    engine: str = "duckdb",
+    progress: PipelineProgress | None = None,
+    options: PipelineSettings | None = None,
+) -> RunSummary:
+    """Run the whole pipeline once; returns the logged run, raises `PipelineFailed` on failure.
+
+    `full` rebuilds the lake from scratch (re-extracts every table); otherwise only rows changed
+    since the last run are extracted. `engine` is "duckdb" (default) or "spark".
+    """
+    if engine not in ENGINES:
+        raise ValueError(f"unknown engine {engine!r}: use one of {', '.join(ENGINES)}")
+    options = options or PipelineSettings()
+    settings.home.mkdir(parents=True, exist_ok=True)
+    log = RunLog(runlog_path(settings))
+    started = datetime.now(UTC)
+    run = RunSummary(
+        run_id=f"{started:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}",
+        engine=engine,
+        full=full,
+        status="running",
+        started_at=started,
+    )
+    if progress:
+        progress.begin(len(plan(engine)))
+    with _exclusive(settings.warehouse_path.with_name("pipeline.lock")):
+        log.start(run)
+        try:
+            _run(settings, options, engine, run, log, progress, full)
+            run.status = "succeeded"
+        except Exception as exc:
+            run.status = "failed"
+            run.error = str(exc)
+        finally:
+            run.finished_at = datetime.now(UTC)
+            log.finish(run)
+    if run.status == "failed":
+        raise PipelineFailed(run)
+    return run
+
+
+def _run(
+    settings: Settings,
+    options: PipelineSettings,
+    engine_name: str,
+    run: RunSummary,
+    log: RunLog,
+    progress: PipelineProgress | None,
+    full: bool,
+) -> None:
+    engine = open_engine(engine_name, settings.resolved_lake_uri, options)
+    ctx = RunContext(settings, options, engine, run, log, progress, run.started_at)
+    try:
+        remove_stale_builds(settings.warehouse_path)
+        if full:
+            for layer in ("bronze", "silver", "gold", "eval"):
+                engine.lake.drop_layer(layer)
+        new_rows = _extract(ctx, full)
+        if _unchanged(ctx, new_rows, log):
+            _skip_rest(ctx, "no new or changed rows since the last successful run")
+            return
+        _silver(ctx)
+        _gold(ctx)
+        _checks(ctx, _reconciliation_cutoff(ctx))
+        _publish(ctx)
+    finally:
+        engine.close()
+
+
+def _unchanged(ctx: RunContext, new_rows: int, log: RunLog) -> bool:
+    return (
+        new_rows == 0
+        and not ctx.run.full
+        and ctx.settings.warehouse_path.exists()
+        and log.last_status() == "succeeded"
+    )
+
+
+def _skip_rest(ctx: RunContext, reason: str) -> None:
+    done = {s.name for s in ctx.run.steps}
+    for name in plan(ctx.engine.name):
+        if name in done:
+            continue
+        step = StepSummary(name=name, status="skipped", detail={"reason": reason})
+        ctx.run.steps.append(step)
+        ctx.log.step(ctx.run, step)
+        if ctx.progress:
+            ctx.progress.step_finished(step)

@@ -1,0 +1,29 @@
+"""Pipeline tuning read from the environment (prefix SHELFWISE_), beside the main Settings.
+
+Kept here so the pipeline's knobs live with the pipeline; they may move into
+`shelfwise.config.Settings` later without changing their environment names.
+"""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class PipelineSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="SHELFWISE_", env_file=".env", extra="ignore")
+
+    pipeline_overlap_seconds: int = Field(
+        default=300,
+        ge=0,
+        description="re-read window before each table's watermark, for late-committing writes",
+    )
+    duckdb_memory_limit: str = Field(default="2GB", description="DuckDB spills to disk above it")
+    spark_master: str = Field(default="local[*]", description="spark.master for --engine spark")
+    spark_shuffle_partitions: int = Field(
+        default=16, ge=1, description="spark.sql.shuffle.partitions for a session we start"
+    )
+    spark_delta: bool = Field(
+        default=False,
+        description="the Spark cluster provides Delta Lake (delta-spark jars); else Parquet",
+    )

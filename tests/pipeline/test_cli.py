@@ -1,0 +1,63 @@
+"""`shelfwise pipeline run|status` as a user types them."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from shelfwise.cli import app
+from shelfwise.config import get_settings
+
+
+@pytest.fixture
+def cli_env(tmp_path: Path, store: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    home = tmp_path / "home"
+    monkeypatch.setenv("SHELFWISE_HOME", str(home))
+    monkeypatch.setenv("SHELFWISE_DATABASE_URL", f"sqlite:///{store}")
+    get_settings.cache_clear()
+    yield home
+    get_settings.cache_clear()
+
+
+def test_run_then_status(cli_env: Path) -> None:
+    runner = CliRunner()
+
+    ran = runner.invoke(app, ["pipeline", "run"])
+    assert ran.exit_code == 0, ran.output
+    assert "succeeded" in ran.output and (cli_env / "warehouse.duckdb").exists()
+
+    again = runner.invoke(app, ["pipeline", "run"])
+    assert again.exit_code == 0 and "no changes" in " ".join(again.output.split())
+
+    shown = runner.invoke(app, ["pipeline", "status", "--format", "json"])
+    assert shown.exit_code == 0, shown.output
+    runs = json.loads(shown.output)
+    assert [r["status"] for r in runs] == ["succeeded", "succeeded"]
+    first = runs[1]
+    assert first["rows_read"] > 0 and first["seconds"] > 0
+    assert {s["name"] for s in first["steps"]} >= {"checks", "publish", "gold fct_sales"}
+
+    table = runner.invoke(app, ["pipeline", "status"])
+    assert table.exit_code == 0 and "pipeline runs" in table.output and "publish" in table.output
+
+
+def test_failed_run_exits_non_zero_with_the_reason(
+    cli_env: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SHELFWISE_DATABASE_URL", f"sqlite:///{tmp_path / 'missing.db'}")
+    get_settings.cache_clear()
+
+    result = CliRunner().invoke(app, ["pipeline", "run"])
+
+    assert result.exit_code == 1
+    said = " ".join(result.output.split())
+    assert "failed" in said and "shelfwise init" in said and "previous warehouse" in said
+
+
+def test_help_explains_the_options() -> None:
+    result = CliRunner().invoke(app, ["pipeline", "run", "--help"])
+    assert result.exit_code == 0
+    assert "--full" in result.output and "--engine" in result.output

@@ -1,0 +1,87 @@
+"""A run killed with SIGKILL mid-write leaves the last good warehouse; the next run completes
+and its gold equals an uninterrupted run's."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from contextlib import closing
+from pathlib import Path
+
+from shelfwise.config import Settings
+from shelfwise.pipeline import recent_runs, run_pipeline
+from shelfwise.pipeline.runlog import runlog_path
+from tests.pipeline.conftest import settings_for
+from tests.pipeline.helpers import assert_same_gold, gold_frames
+
+RUN = (
+    "from shelfwise.config import Settings; from shelfwise.pipeline import run_pipeline; "
+    "run_pipeline(Settings())"
+)
+
+
+def _steps_done(settings: Settings, known: set[str]) -> int:
+    """Steps finished by the run that is not in `known` (the child's), 0 before it starts."""
+    path = runlog_path(settings)
+    if not path.exists():
+        return 0
+    try:
+        with closing(sqlite3.connect(path, timeout=1)) as con:
+            rows = con.execute("SELECT run_id, COUNT(*) FROM steps GROUP BY run_id").fetchall()
+    except sqlite3.OperationalError:  # created a moment ago, schema not there yet
+        return 0
+    return sum(int(n) for run_id, n in rows if run_id not in known)
+
+
+def _kill_after(settings: Settings, steps: int) -> None:
+    """Start a run in a child process and SIGKILL it once `steps` steps have finished."""
+    env = {
+        **os.environ,
+        "SHELFWISE_HOME": str(settings.home),
+        "SHELFWISE_DATABASE_URL": str(settings.database_url),
+    }
+    known = {run.run_id for run in recent_runs(settings, 100)}
+    child = subprocess.Popen([sys.executable, "-c", RUN], env=env)
+    try:
+        deadline = time.monotonic() + 300
+        while _steps_done(settings, known) < steps and child.poll() is None:
+            assert time.monotonic() < deadline, "the child run made no progress"
+            time.sleep(0.01)
+        assert child.poll() is None, "the run finished before it could be killed"
+        os.kill(child.pid, signal.SIGKILL)
+    finally:
+        child.wait()
+
+
+def test_kill_9_mid_run_then_rerun_gives_the_same_gold(
+    settings: Settings, store: Path, tmp_path: Path
+) -> None:
+    run_pipeline(settings)
+    good = gold_frames(settings.warehouse_path)
+    inode = settings.warehouse_path.stat().st_ino
+    # more history arrives, and then runs die: in extract, in silver, in gold
+    with closing(sqlite3.connect(store)) as con, con:
+        con.execute(
+            "UPDATE orders SET status = 'cancelled', updated_at = "
+            "strftime('%Y-%m-%d %H:%M:%f000', 'now') WHERE id = 1"
+        )
+    for steps in (4, 24, 44):
+        _kill_after(settings, steps)
+        assert settings.warehouse_path.stat().st_ino == inode  # untouched by the dead runs
+        assert_same_gold(good, gold_frames(settings.warehouse_path))
+
+    resumed = run_pipeline(settings)
+
+    assert resumed.status == "succeeded"
+    statuses = [r.status for r in recent_runs(settings, 10)]
+    assert statuses == ["succeeded", "abandoned", "abandoned", "abandoned", "succeeded"]
+    assert not list(settings.home.glob(".warehouse.duckdb.*"))
+    uninterrupted = settings_for(tmp_path / "uninterrupted", store)
+    run_pipeline(uninterrupted)
+    assert_same_gold(
+        gold_frames(settings.warehouse_path), gold_frames(uninterrupted.warehouse_path)
+    )
