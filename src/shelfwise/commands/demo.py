@@ -88,6 +88,11 @@ def demo(
     try:
         _step("1. operational database", lambda: _init(db))
         _step("2. synthetic retail history", lambda: _generate(db, orders, seed))
+    finally:
+        db.dispose()
+    _step("3. lakehouse pipeline and warehouse", lambda: _pipeline(config))
+    db = Database(config.resolved_database_url)
+    try:
         _step("5. website accounts", lambda: _accounts(db, logins))
     finally:
         db.dispose()
@@ -96,6 +101,8 @@ def demo(
     console.print("stock report       shelfwise report stock")
     console.print("low stock          shelfwise report low-stock --format json")
     console.print("sales by month     shelfwise report sales --by category --by month")
+    console.print("pipeline runs      shelfwise pipeline status")
+    console.print(f"warehouse (DuckDB) {config.warehouse_path}")
     console.print(f"website            http://{host}:{port}/  (API: /api/v1/docs)")
     for role_and_email, password in logins:
         console.print(f"  sign in as {role_and_email:<42} password {password}")
@@ -103,6 +110,23 @@ def demo(
         from shelfwise.commands.serve import serve_app
 
         serve_app(config, host=host, port=port, demo=True)
+
+
+def _pipeline(config: Settings) -> list[tuple[str, str]]:
+    from rich.progress import Progress as RichBar
+
+    from shelfwise.commands.pipeline import RichProgress
+    from shelfwise.pipeline import run_pipeline
+
+    with RichBar(console=console, transient=True) as bar:
+        run = run_pipeline(config, progress=RichProgress(bar))
+    return [
+        ("run", f"{run.run_id} ({run.status})"),
+        ("rows read", f"{run.rows_read:,}"),
+        ("rows written", f"{run.rows_written:,}"),
+        ("rows quarantined", f"{run.rows_quarantined:,}"),
+        ("warehouse", str(config.warehouse_path)),
+    ]
 
 
 def _accounts(db: Database, logins: list[tuple[str, str]]) -> list[tuple[str, str]]:
