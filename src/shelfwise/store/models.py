@@ -367,9 +367,7 @@ class SupplierProduct(Timestamped, Base):
     )
 
     supplier_id: Mapped[int] = mapped_column(ForeignKey("suppliers.id"), primary_key=True)
-    product_id: Mapped[int] = mapped_column(
-        ForeignKey("products.id"), primary_key=True, index=True
-    )
+    product_id: Mapped[int] = mapped_column(ForeignKey("products.id"), primary_key=True, index=True)
     unit_cost: Mapped[Decimal] = mapped_column(Money)
     lead_time_days: Mapped[int] = mapped_column(Integer, doc="promised lead time")
     min_order_quantity: Mapped[int] = mapped_column(Integer, default=1)
