@@ -17,6 +17,7 @@ COMMAND_MODULES = (
     "import_",
     "report",
     "pipeline",
+    "forecast",
     "users",
     "serve",
     "demo",

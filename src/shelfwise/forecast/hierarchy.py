@@ -1,0 +1,160 @@
+"""Forecasts that add up: the product-location hierarchy and its reconciliation.
+
+Levels, top to bottom: total, country, category, sub-category, country x sub-category (the
+reference design's grain), product, product-location. This is a grouped structure (products
+cross countries), which MinTrace handles; BottomUp simply sums. Reconciliation goes through
+hierarchicalforecast with a sparse summing matrix. `mint_shrink` needs a dense covariance of
+all series, so above `DENSE_LIMIT` series the sparse `MinTraceSparse(wls_struct)` stands in
+(structural weights: no residual covariance, which all-zero slow movers make singular).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from hierarchicalforecast.core import HierarchicalReconciliation
+from hierarchicalforecast.methods import BottomUp, MinTrace, MinTraceSparse
+from hierarchicalforecast.utils import SMatrix
+from scipy import sparse
+
+from shelfwise.forecast.data import DS, ID
+
+LEVELS = (
+    "total",
+    "country",
+    "category",
+    "sub_category",
+    "country/sub_category",
+    "product",
+    "product/location",
+)
+BOTTOM = "product/location"
+DENSE_LIMIT = 3000
+
+
+@dataclass(frozen=True)
+class Hierarchy:
+    """Every series of every level and how the bottom ones add up to them."""
+
+    membership: pd.DataFrame  # bottom unique_id, level, parent (the upper series it adds into)
+    series: pd.DataFrame  # unique_id, level, for all series, in S's row order
+    bottom: np.ndarray  # bottom ids in S's column order
+
+    @property
+    def n_series(self) -> int:
+        return len(self.series)
+
+    def tags(self) -> dict[str, np.ndarray]:
+        return {
+            level: group[ID].to_numpy() for level, group in self.series.groupby("level", sort=False)
+        }
+
+    def summing_matrix(self) -> SMatrix:
+        row_of = {uid: i for i, uid in enumerate(self.series[ID])}
+        col_of = {uid: j for j, uid in enumerate(self.bottom)}
+        rows = self.membership["parent"].map(row_of).to_numpy()
+        cols = self.membership[ID].map(col_of).to_numpy()
+        matrix = sparse.csc_matrix(
+            (np.ones(len(rows)), (rows, cols)), shape=(len(self.series), len(self.bottom))
+        )
+        return SMatrix(matrix, self.series[ID].to_numpy(), self.bottom)
+
+    def level_of(self) -> pd.Series:
+        return self.series.set_index(ID)["level"]
+
+
+def build_hierarchy(attributes: pd.DataFrame) -> Hierarchy:
+    """From one row per bottom series (`unique_id, product_id, country, category, sub_category`)."""
+    a = attributes.sort_values(ID).reset_index(drop=True)
+    parents = {
+        "total": pd.Series("total", index=a.index),
+        "country": "country=" + a["country"].astype(str),
+        "category": "category=" + a["category"].astype(str),
+        "sub_category": "category="
+        + a["category"].astype(str)
+        + "/sub_category="
+        + a["sub_category"].astype(str),
+        "country/sub_category": "country="
+        + a["country"].astype(str)
+        + "/sub_category="
+        + a["category"].astype(str)
+        + ":"
+        + a["sub_category"].astype(str),
+        "product": "product=" + a["product_id"].astype(str),
+        BOTTOM: a[ID].astype(str),
+    }
+    membership = pd.concat(
+        [
+            pd.DataFrame(
+                {ID: a[ID].to_numpy(), "level": level, "parent": parents[level].to_numpy()}
+            )
+            for level in LEVELS
+        ],
+        ignore_index=True,
+    )
+    series = membership[["parent", "level"]].drop_duplicates().rename(columns={"parent": ID})
+    series["order"] = series["level"].map({level: i for i, level in enumerate(LEVELS)})
+    series = series.sort_values(["order", ID]).drop(columns="order").reset_index(drop=True)
+    return Hierarchy(membership=membership, series=series, bottom=a[ID].to_numpy())
+
+
+def aggregate(
+    frame: pd.DataFrame, hierarchy: Hierarchy, columns: list[str], keys: list[str] | None = None
+) -> pd.DataFrame:
+    """Sum bottom-level `columns` into every series of every level (bottom rows included)."""
+    keys = keys or [DS]
+    joined = frame[[ID, *keys, *columns]].merge(hierarchy.membership, on=ID, how="inner")
+    summed = joined.groupby(["parent", *keys], sort=False, observed=True)[columns].sum(min_count=1)
+    return summed.reset_index().rename(columns={"parent": ID})
+
+
+def reconcile(
+    base: pd.DataFrame,
+    hierarchy: Hierarchy,
+    *,
+    model: str,
+    method: str,
+    residuals: pd.DataFrame | None = None,
+) -> pd.Series:
+    """Reconciled values of `base[model]` (rows: every series x ds), aligned to `base`'s rows.
+
+    `method` is `BottomUp` or `MinTrace`; MinTrace estimates the error covariance from
+    `residuals` (`unique_id, ds, y, <model>`: past forecasts and what happened).
+    """
+    reconciler = reconciler_for(method, hierarchy.n_series)
+    if method == "BottomUp":
+        bottom = base[base[ID].isin(set(hierarchy.bottom))]
+        summed = aggregate(bottom, hierarchy, [model])
+        merged = base[[ID, DS]].merge(summed, on=[ID, DS], how="left")
+        return pd.Series(merged[model].to_numpy(), index=base.index)
+    engine = HierarchicalReconciliation(reconcilers=[reconciler])
+    y_hat = base[[ID, DS, model]].reset_index(drop=True)
+    result = engine.reconcile(
+        Y_hat_df=y_hat,
+        tags=hierarchy.tags(),
+        S_df=hierarchy.summing_matrix(),
+        Y_df=residuals,
+    )
+    column = next(c for c in result.columns if c.startswith(f"{model}/"))
+    merged = base[[ID, DS]].merge(result[[ID, DS, column]], on=[ID, DS], how="left")
+    return pd.Series(merged[column].to_numpy(), index=base.index)
+
+
+def reconciler_for(method: str, n_series: int) -> Any:
+    if method == "BottomUp":
+        return BottomUp()
+    if method != "MinTrace":
+        raise ValueError(f"unknown reconciliation method {method!r}: use BottomUp or MinTrace")
+    if n_series <= DENSE_LIMIT:
+        return MinTrace(method="mint_shrink")
+    return MinTraceSparse(method="wls_struct")
+
+
+def method_label(method: str, n_series: int) -> str:
+    """What ran, for the records: `MinTrace(mint_shrink)` or its sparse stand-in."""
+    if method == "BottomUp":
+        return "BottomUp"
+    return "MinTrace(mint_shrink)" if n_series <= DENSE_LIMIT else "MinTraceSparse(wls_struct)"
