@@ -91,6 +91,7 @@ def demo(
     finally:
         db.dispose()
     _step("3. lakehouse pipeline and warehouse", lambda: _pipeline(config))
+    _step("4. demand forecasts (MLflow champion)", lambda: _forecast(config))
     db = Database(config.resolved_database_url)
     try:
         _step("5. website accounts", lambda: _accounts(db, logins))
@@ -126,6 +127,28 @@ def _pipeline(config: Settings) -> list[tuple[str, str]]:
         ("rows written", f"{run.rows_written:,}"),
         ("rows quarantined", f"{run.rows_quarantined:,}"),
         ("warehouse", str(config.warehouse_path)),
+    ]
+
+
+def _forecast(config: Settings) -> list[tuple[str, str]]:
+    from shelfwise.forecast.forecaster import ForecastConfig
+    from shelfwise.forecast.service import predict_and_publish, train_and_register
+
+    with console.status("training and backtesting forecasters") as status:
+        result = train_and_register(
+            config,
+            config=ForecastConfig(preset="quick"),
+            progress=lambda message: status.update(message),
+        )
+        published = predict_and_publish(config)
+    return [
+        ("model version", f"v{result.version} ({'champion' if result.promoted else 'kept'})"),
+        ("why", result.reason),
+        (
+            "forecast rows",
+            f"{published.rows:,} ({published.start.date()} to {published.end.date()})",
+        ),
+        ("MLflow UI", f"mlflow ui --backend-store-uri {config.resolved_mlflow_uri}"),
     ]
 
 
