@@ -19,6 +19,7 @@ WRMSSE; intervals should cover within 3 points of 80 % and 95 %.
 from __future__ import annotations
 
 import argparse
+import sys
 import tempfile
 import time
 from dataclasses import replace
@@ -214,4 +215,4 @@ def load_panel_raw(panel: DemandPanel) -> DemandPanel:
 
 
 if __name__ == "__main__":
-    main()
+    main(sys.argv[1:])
