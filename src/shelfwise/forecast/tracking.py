@@ -8,6 +8,8 @@ training service hands finished objects to the functions here.
 
 from __future__ import annotations
 
+import logging
+import os
 import pickle
 import tempfile
 import warnings
@@ -47,8 +49,17 @@ def artifact_root(settings: Settings) -> Path:
     return (settings.home / "mlartifacts").resolve()
 
 
+def _quiet_logs() -> None:
+    """MLflow narrates migrations, pickling advice and download bars; commands show their own."""
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    logging.getLogger("mlflow").setLevel(logging.WARNING)
+    logging.getLogger("mlflow.pyfunc").setLevel(logging.ERROR)
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+
+
 def configure(settings: Settings) -> Any:
     """Point MLflow at our store, make sure the experiment exists, return a client."""
+    _quiet_logs()
     settings.home.mkdir(parents=True, exist_ok=True)
     uri = settings.resolved_mlflow_uri
     mlflow.set_tracking_uri(uri)
