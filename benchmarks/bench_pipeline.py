@@ -27,6 +27,15 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def _stages(steps: list[Any]) -> dict[str, float]:
+    """Seconds per stage (extract, silver, gold, checks, publish) of a logged run."""
+    stages: dict[str, float] = {}
+    for step in steps:
+        stage = step.name.split()[0]
+        stages[stage] = round(stages.get(stage, 0.0) + step.seconds, 1)
+    return stages
+
+
 def _child(variant: str, store: Path, workdir: Path) -> dict[str, Any]:
     """Run one variant in this process; return what it did."""
     started = time.perf_counter()
@@ -37,7 +46,11 @@ def _child(variant: str, store: Path, workdir: Path) -> dict[str, Any]:
 
         settings = Settings(home=workdir / "home", database_url=f"sqlite:///{store}")
         run = run_pipeline(settings, full=variant == "pipeline_full")
-        detail = {"rows_read": run.rows_read, "status": run.status}
+        detail = {
+            "rows_read": run.rows_read,
+            "status": run.status,
+            "stages": _stages(run.steps),
+        }
     elif variant == "pandas_baseline":
         sys.path.insert(0, str(ROOT / "benchmarks"))
         from pandas_baseline import build

@@ -1,5 +1,5 @@
-"""The Dagster definitions: every asset materializes in process, checks pass, the sensor fires
-only when the operational store changed."""
+"""The Dagster definitions: every asset materializes in process (retraining included), checks
+pass, the sensors fire only when the operational store changed or gold changed."""
 
 from __future__ import annotations
 
@@ -11,8 +11,15 @@ import pytest
 
 dagster = pytest.importorskip("dagster")
 
+from shelfwise.forecast import outputs, registry  # noqa: E402
+from shelfwise.forecast.data import load_panel  # noqa: E402
 from shelfwise.pipeline import orchestration  # noqa: E402
 from tests.pipeline.helpers import gold_frames  # noqa: E402
+
+# The generated world has 35 days: one-week windows, one to calibrate and one to choose.
+QUICK = orchestration.ForecastRunConfig(
+    preset="quick", horizon=7, evaluation_windows=1, calibration_windows=1
+)
 
 
 def test_materialize_every_asset_in_process(tmp_path: Path, store: Path) -> None:
@@ -25,19 +32,64 @@ def test_materialize_every_asset_in_process(tmp_path: Path, store: Path) -> None
         orchestration.silver,
         *orchestration.GOLD_ASSETS,
         orchestration.warehouse,
+        orchestration.forecast,
     ]
+    instance = dagster.DagsterInstance.ephemeral()
 
     result = dagster.materialize(
-        [*assets, *orchestration.GOLD_CHECKS], resources={"shelfwise": resource}
+        [*assets, *orchestration.GOLD_CHECKS],
+        resources={"shelfwise": resource},
+        run_config=dagster.RunConfig(ops={"forecast": QUICK}),
+        instance=instance,
     )
 
     assert result.success
     checks = result.get_asset_check_evaluations()
     assert len(checks) == len(orchestration.GOLD_CHECKS) and all(c.passed for c in checks)
-    gold = gold_frames(resource.settings().warehouse_path)
+    settings = resource.settings()
+    gold = gold_frames(settings.warehouse_path)
     assert len(gold["fct_sales"]) > 0 and len(gold["fct_inventory_daily"]) > 0
-    assert defs.resolve_job_def("shelfwise_pipeline") is not None
+    # Retraining ran after the publish: a registered champion and its published forecast.
+    assert registry.champion_version(settings) == "1"
+    forecast = outputs.read_table(settings, "fct_forecast")
+    panel = load_panel(settings.warehouse_path)
+    assert forecast is not None and len(forecast) == panel.n_series * QUICK.horizon
+    assert set(forecast["model_version"]) == {"1"}
+    assert (forecast["lo_95"] <= forecast["lo_80"]).all()
+    assert (forecast["hi_80"] <= forecast["hi_95"]).all()
+    assert outputs.read_table(settings, "fct_forecast_accuracy") is not None
+    (materialization,) = result.asset_materializations_for_node("forecast")
+    metadata = {k: v.value for k, v in materialization.metadata.items()}
+    assert metadata["version"] == "1" and metadata["became_champion"] is True
+    assert metadata["forecast_rows"] == len(forecast)
+    assert 0 < float(metadata["backtest_wrmsse"]) < float("inf")
+    # The pipeline job leaves retraining to its own job (started by the gold_changed sensor).
+    pipeline_keys = defs.resolve_job_def("shelfwise_pipeline").asset_layer.executable_asset_keys
+    forecast_keys = defs.resolve_job_def("shelfwise_forecast").asset_layer.executable_asset_keys
+    assert orchestration.forecast.key not in pipeline_keys
+    assert orchestration.warehouse.key in pipeline_keys
+    assert forecast_keys == {orchestration.forecast.key}
     assert [s.cron_schedule for s in defs.schedules] == ["0 2 * * *"]  # type: ignore[union-attr]
+
+    # New gold starts one retraining; publishing the same gold again starts none.
+    def evaluate(cursor: str | None) -> object:
+        context = dagster.build_sensor_context(instance=instance, cursor=cursor)
+        return orchestration.gold_changed(context)
+
+    fingerprint = orchestration.gold_fingerprint(settings.warehouse_path)
+    first = evaluate(None)
+    assert isinstance(first, dagster.SensorResult) and first.cursor == fingerprint
+    assert [r.run_key for r in first.run_requests or []] == [fingerprint]
+    assert isinstance(evaluate(first.cursor), dagster.SkipReason)
+    again = dagster.materialize(
+        [*assets, *orchestration.GOLD_CHECKS],
+        selection=[orchestration.warehouse],
+        resources={"shelfwise": resource},
+        instance=instance,
+    )
+    assert again.success
+    assert orchestration.latest_gold_fingerprint(instance) == fingerprint
+    assert isinstance(evaluate(first.cursor), dagster.SkipReason)
 
 
 def test_sensor_requests_a_run_only_when_the_store_changed(tmp_path: Path, store: Path) -> None:

@@ -24,7 +24,8 @@ from shelfwise.store.carts import CartOwner, add_to_cart
 from shelfwise.store.db import Database
 from shelfwise.store.inventory import LineRequest, adjust_stock, place_order
 from tests.web.conftest import page_csrf, sign_in
-from tests.web.shop import EMAILS, IDENTITIES, PASSWORD, ShopIds, bearer, copy_store, make_app
+from tests.web.forecasts import make_forecast_app, published_forecast_home
+from tests.web.shop import EMAILS, IDENTITIES, PASSWORD, ShopIds, bearer, copy_store
 
 _numbers = itertools.count(1)
 
@@ -235,6 +236,7 @@ TABLE: dict[tuple[str, str], Entry] = {
     ("GET", "/api/v1/auth/me"): Entry(signed_in(200)),
     ("POST", "/api/v1/pos/tokens"): Entry({**signed_in(403), "admin": 201}, pos_token),
     ("POST", "/api/v1/pos/sales"): Entry(signed_in(403), pos_sale),
+    ("GET", "/api/v1/forecasts/products/{product_id}"): Entry(customers(403, staff=200), product),
     ("GET", "/api/v1/health"): Entry(everyone(200)),
     ("GET", "/api/v1/docs"): Entry(everyone(200)),
     ("GET", "/api/v1/openapi.json"): Entry(everyone(200)),
@@ -258,6 +260,9 @@ TABLE: dict[tuple[str, str], Entry] = {
     ("POST", "/account/logout"): Entry(everyone(303), fresh_client=True),
     ("GET", "/account/password"): Entry(signed_in(200, anonymous=303)),
     ("POST", "/account/password"): Entry(signed_in(422, anonymous=303), password_form),
+    ("GET", "/staff/forecasts/{product_id}"): Entry(
+        customers(403, staff=200, anonymous=303), product
+    ),
     ("GET", "/static"): Entry(everyone(200), static_file, concrete_path="/static/css/shop.css"),
 }
 
@@ -283,7 +288,7 @@ def context(
 ) -> Iterator[Context]:
     template, ids = shop_template
     db = copy_store(template, tmp_path_factory.mktemp("authz") / "shop.db")
-    app = make_app(db)
+    app = make_forecast_app(db, published_forecast_home(tmp_path_factory))  # staff see forecasts
     with db.session() as session:  # enough binders for every order the cases place
         for location_id in (ids.loc_de0, ids.loc_de1, ids.loc_us):
             adjust_stock(

@@ -29,6 +29,9 @@ import pyarrow.parquet as pq
 LAYERS = ("bronze", "silver", "gold", "eval")
 POINTER = "_current.json"
 KEEP_VERSIONS = 3
+# Delta tables partitioned by a column (a folder per value), so that replacing their recent
+# rows (an incremental run) rewrites the newest partitions instead of the whole table.
+PARTITION_BY = {"fct_inventory_daily": "month", "agg_inventory_monthly": "month"}
 
 
 class LakeFormatError(RuntimeError):
@@ -58,6 +61,7 @@ def counted(reader: pa.RecordBatchReader, counter: list[int]) -> pa.RecordBatchR
 
 class Lake(ABC):
     format: str
+    partial_replace: bool  # can replace a table's recent rows without rewriting the rest
 
     def __init__(self, root: Path) -> None:
         self.root = root
@@ -78,6 +82,13 @@ class Lake(ABC):
     @abstractmethod
     def overwrite(self, layer: str, table: str, reader: pa.RecordBatchReader) -> int:
         """Replace a table's contents in one atomic step; returns rows written."""
+
+    @abstractmethod
+    def replace_where(
+        self, layer: str, table: str, reader: pa.RecordBatchReader, column: str, since: str
+    ) -> int:
+        """Replace the rows whose `column` >= `since` (a date) with `reader`, atomically
+        (only where `partial_replace`)."""
 
     def row_count(self, layer: str, table: str) -> int:
         """Rows of the current version, from the Parquet footers (no data is read)."""
@@ -114,6 +125,7 @@ class Lake(ABC):
 
 class DeltaLake(Lake):
     format = "delta"
+    partial_replace = True  # Delta's replaceWhere: one commit, rewrites only matching files
 
     def files(self, layer: str, table: str) -> list[str] | None:
         from deltalake import DeltaTable
@@ -124,7 +136,15 @@ class DeltaLake(Lake):
             return None
         return list(DeltaTable(str(path)).file_uris())
 
-    def _write(self, layer: str, table: str, reader: pa.RecordBatchReader, mode: str) -> int:
+    def _write(
+        self,
+        layer: str,
+        table: str,
+        reader: pa.RecordBatchReader,
+        mode: str,
+        *,
+        predicate: str | None = None,
+    ) -> int:
         from deltalake import write_deltalake
 
         path = self.path(layer, table)
@@ -132,8 +152,20 @@ class DeltaLake(Lake):
         path.parent.mkdir(parents=True, exist_ok=True)
         counter = [0]
         stream = counted(reader, counter)
-        if mode == "overwrite":
-            write_deltalake(str(path), stream, mode="overwrite", schema_mode="overwrite")
+        partition = PARTITION_BY.get(table)
+        partition_by = [partition] if partition else None
+        if predicate is not None:
+            write_deltalake(
+                str(path), stream, mode="overwrite", predicate=predicate, partition_by=partition_by
+            )
+        elif mode == "overwrite":
+            write_deltalake(
+                str(path),
+                stream,
+                mode="overwrite",
+                schema_mode="overwrite",
+                partition_by=partition_by,
+            )
         else:
             write_deltalake(str(path), stream, mode="append", schema_mode="merge")
         return counter[0]
@@ -144,9 +176,15 @@ class DeltaLake(Lake):
     def overwrite(self, layer: str, table: str, reader: pa.RecordBatchReader) -> int:
         return self._write(layer, table, reader, "overwrite")
 
+    def replace_where(
+        self, layer: str, table: str, reader: pa.RecordBatchReader, column: str, since: str
+    ) -> int:
+        return self._write(layer, table, reader, "overwrite", predicate=f"{column} >= '{since}'")
+
 
 class ParquetLake(Lake):
     format = "parquet"
+    partial_replace = False
 
     def _pointer(self, layer: str, table: str) -> dict[str, object] | None:
         pointer = self.path(layer, table) / POINTER
@@ -214,3 +252,10 @@ class ParquetLake(Lake):
 
     def overwrite(self, layer: str, table: str, reader: pa.RecordBatchReader) -> int:
         return self._write(layer, table, reader, append=False)
+
+    def replace_where(
+        self, layer: str, table: str, reader: pa.RecordBatchReader, column: str, since: str
+    ) -> int:
+        raise NotImplementedError(
+            "a Parquet lake rewrites whole tables (partial_replace is False): rebuild instead"
+        )

@@ -5,30 +5,57 @@
 Assets: `bronze` (extract) → `silver` → one asset per gold table (with its real dependencies)
 → `warehouse` (the atomic publish). Every gold table has an asset check (not-null and unique
 keys, relationships to dimensions); `fct_sales` also reconciles with the operational store.
-A daily schedule runs everything; a sensor starts a run when the operational store changed
+A daily schedule runs the pipeline; a sensor starts a run when the operational store changed
 (its newest `updated_at` moved). The steps are the same functions `shelfwise pipeline run`
 uses; the CLI needs no Dagster daemon.
+
+Retraining is the `forecast` asset (group "forecast", downstream of `warehouse`): it trains a
+candidate, registers it, makes it champion only if it beats the champion on the same backtest
+(`forecast.service.train_and_register`), publishes `fct_forecast` from the champion and scores
+past forecasts. It is NOT part of the pipeline job but has its own job, started by the
+`gold_changed` sensor whenever the newest `warehouse` materialization carries a gold
+fingerprint (a content hash of the gold tables) that has not been trained on yet. Why a sensor:
+- the pipeline runs whenever the store changes (every few minutes on a busy shop) and daily;
+  training takes minutes to tens of minutes, so it must not ride along with every run;
+- a run that published unchanged gold (a quiet day) must not register yet another version;
+- one retraining at a time: while one runs, the sensor waits, then trains on the newest gold;
+- a failed retraining must not mark the pipeline run (whose gold is published) as failed.
+Data versions (`DataVersion` = the fingerprint) also let the Dagster UI show the forecast as
+stale when gold moved on. Turn the sensor on in the UI (Automation) to retrain automatically.
+Like the CLI, this module composes the layers, so it may import `shelfwise.forecast` (lazily,
+inside the asset: the pipeline assets load without the forecasting stack).
 """
 
-from __future__ import annotations
+# No `from __future__ import annotations`: Dagster reads the asset's `config` annotation at
+# definition time and cannot resolve it from a string.
 
+import hashlib
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from pathlib import Path
+from typing import Any, Literal
 
+import duckdb
 from dagster import (
     AssetCheckResult,
     AssetChecksDefinition,
     AssetCheckSeverity,
+    AssetExecutionContext,
     AssetKey,
     AssetsDefinition,
     AssetSelection,
+    Config,
     ConfigurableResource,
+    DagsterInstance,
+    DagsterRunStatus,
+    DataVersion,
     Definitions,
     MaterializeResult,
+    MetadataValue,
     RunRequest,
+    RunsFilter,
     ScheduleDefinition,
     SensorEvaluationContext,
     SensorResult,
@@ -68,6 +95,7 @@ class ShelfwiseResource(ConfigurableResource):  # type: ignore[type-arg]
     database_url: str | None = None
     lake_uri: str | None = None
     warehouse_url: str | None = None
+    mlflow_uri: str | None = None
     engine: str = "duckdb"
 
     def settings(self) -> Settings:
@@ -78,6 +106,7 @@ class ShelfwiseResource(ConfigurableResource):  # type: ignore[type-arg]
                 "database_url": self.database_url,
                 "lake_uri": self.lake_uri,
                 "warehouse_url": self.warehouse_url,
+                "mlflow_uri": self.mlflow_uri,
             }.items()
             if v is not None
         }
@@ -233,6 +262,23 @@ DIM_DATE_CHECK = _gold_check(checks.DIM_DATE)
 GOLD_CHECKS = [DIM_DATE_CHECK, *(_gold_check(t) for t in GOLD_TABLES)]
 
 
+FINGERPRINT = "gold_fingerprint"
+
+
+def gold_fingerprint(warehouse_path: Path) -> str:
+    """A content hash of the published gold tables: equal when a run changed nothing.
+
+    Per table the row count and the sum of the rows' hashes (order-independent, and unlike XOR
+    duplicate rows do not cancel); one DuckDB scan per table, cheap next to building them.
+    """
+    digest = hashlib.sha256()
+    with duckdb.connect(str(warehouse_path), read_only=True) as con:
+        for name in sorted(GOLD_NAMES):
+            row = con.execute(f"SELECT count(*), sum(hash(t)) FROM {name} AS t").fetchone()
+            digest.update(f"{name}:{row}\n".encode())
+    return digest.hexdigest()[:16]
+
+
 @asset(
     group_name="warehouse",
     deps=[AssetKey(name) for name in GOLD_NAMES],
@@ -251,10 +297,72 @@ def warehouse(shelfwise: ShelfwiseResource) -> MaterializeResult[Any]:
         )
         if settings.warehouse_url:
             publish_postgres(settings.warehouse_url, engine.lake, items, comments)
-    return MaterializeResult(metadata={"path": str(settings.warehouse_path)})
+    fingerprint = gold_fingerprint(settings.warehouse_path)
+    return MaterializeResult(
+        metadata={"path": str(settings.warehouse_path), FINGERPRINT: fingerprint},
+        data_version=DataVersion(fingerprint),
+    )
 
 
-pipeline_job = define_asset_job("shelfwise_pipeline", selection=AssetSelection.all())
+class ForecastRunConfig(Config):
+    """How hard retraining tries (the same knobs as `shelfwise forecast train`)."""
+
+    preset: Literal["quick", "standard", "full", "scale"] = "standard"
+    horizon: int = 28
+    evaluation_windows: int = 2
+    calibration_windows: int = 2
+
+
+@asset(
+    group_name="forecast",
+    deps=[warehouse],
+    description="retrain, promote only if better on the same backtest, publish fct_forecast "
+    "from the champion, score past forecasts",
+)
+def forecast(
+    context: AssetExecutionContext, config: ForecastRunConfig, shelfwise: ShelfwiseResource
+) -> MaterializeResult[Any]:
+    from shelfwise.forecast import service
+    from shelfwise.forecast.data import load_panel
+    from shelfwise.forecast.forecaster import ForecastConfig
+
+    settings = shelfwise.settings()
+    panel = load_panel(settings.warehouse_path)
+    trained = service.train_and_register(
+        settings,
+        config=ForecastConfig(
+            h=config.horizon,
+            preset=config.preset,
+            n_evaluation=config.evaluation_windows,
+            n_calibration=config.calibration_windows,
+        ),
+        panel=panel,
+        progress=context.log.info,
+    )
+    context.log.info(f"version {trained.version}: {trained.reason}")
+    published = service.predict_and_publish(settings, panel=panel)
+    accuracy = service.score_and_publish(settings)
+    metadata: dict[str, Any] = {
+        "version": trained.version,
+        "became_champion": trained.promoted,
+        "champion": published.version,
+        "reason": trained.reason,
+        "backtest_wrmsse": MetadataValue.float(trained.score),
+        "forecast_rows": published.rows,
+        "forecast_days": f"{published.start.date()} to {published.end.date()}",
+        "scored_forecast_days": len(accuracy),
+        "mlflow_uri": settings.resolved_mlflow_uri,
+    }
+    if trained.champion_score is not None:
+        metadata["champion_before"] = trained.champion_before
+        metadata["champion_before_wrmsse"] = MetadataValue.float(trained.champion_score)
+    return MaterializeResult(metadata=metadata)
+
+
+pipeline_job = define_asset_job(
+    "shelfwise_pipeline", selection=AssetSelection.all() - AssetSelection.groups("forecast")
+)
+forecast_job = define_asset_job("shelfwise_forecast", selection=AssetSelection.assets(forecast))
 daily = ScheduleDefinition(name="daily_pipeline", job=pipeline_job, cron_schedule="0 2 * * *")
 
 
@@ -284,11 +392,43 @@ def store_changed(
     return SensorResult(run_requests=[RunRequest(run_key=mark)], cursor=mark)
 
 
+ACTIVE = [
+    DagsterRunStatus.QUEUED,
+    DagsterRunStatus.NOT_STARTED,
+    DagsterRunStatus.STARTING,
+    DagsterRunStatus.STARTED,
+]
+
+
+def latest_gold_fingerprint(instance: DagsterInstance) -> str | None:
+    """The fingerprint of the newest `warehouse` materialization, if there is one."""
+    event = instance.get_latest_materialization_event(warehouse.key)
+    materialization = event.asset_materialization if event else None
+    entry = materialization.metadata.get(FINGERPRINT) if materialization else None
+    return None if entry is None else str(entry.value)
+
+
+@sensor(job=forecast_job, minimum_interval_seconds=60)
+def gold_changed(context: SensorEvaluationContext) -> SensorResult | SkipReason:
+    """Retrain once per new gold: one run per fingerprint, never two retrainings at once."""
+    fingerprint = latest_gold_fingerprint(context.instance)
+    if fingerprint is None:
+        return SkipReason("the warehouse has not been published by Dagster yet")
+    if fingerprint == context.cursor:
+        return SkipReason(f"gold unchanged since the last retraining ({fingerprint})")
+    running = context.instance.get_runs_count(
+        RunsFilter(job_name=forecast_job.name, statuses=ACTIVE)
+    )
+    if running:
+        return SkipReason("a retraining is still running; the newest gold is trained on next")
+    return SensorResult(run_requests=[RunRequest(run_key=fingerprint)], cursor=fingerprint)
+
+
 defs = Definitions(
-    assets=[bronze, silver, *GOLD_ASSETS, warehouse],
+    assets=[bronze, silver, *GOLD_ASSETS, warehouse, forecast],
     asset_checks=GOLD_CHECKS,
-    jobs=[pipeline_job],
+    jobs=[pipeline_job, forecast_job],
     schedules=[daily],
-    sensors=[store_changed],
+    sensors=[store_changed, gold_changed],
     resources={"shelfwise": ShelfwiseResource()},
 )

@@ -3,12 +3,15 @@ warehouse, replaced in one transaction.
 
 The warehouse file is built aside (`.warehouse.duckdb.<run>.tmp` in the same folder), flushed
 to disk, then moved over the old one with `os.replace`: a reader sees the previous complete
-warehouse or the new one, never half of one, and a crash leaves the previous one in place.
+warehouse or the new one, never half of one, and a crash leaves the previous one in place. An
+incremental run builds aside from a copy of the current file and replaces only recent days of
+the large daily fact, instead of copying 50 M unchanged rows again.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,11 +41,14 @@ class Published:
 
 
 def _copy(con: duckdb.DuckDBPyConnection, lake: Lake, item: Published, target: str) -> None:
-    """Copy one lake table into `target` (read straight from its Parquet files)."""
+    """Copy one lake table into `target` (read straight from its Parquet files, in path order:
+    a partitioned table lands partition by partition, so patching its newest days later
+    touches only the last row groups)."""
     files = lake.files(item.layer, item.table)
     if files is None:
         raise LookupError(f"lake table {item.layer}/{item.table} is missing; cannot publish it")
     if files:
+        files = sorted(files)
         con.execute(
             f"CREATE TABLE {target} AS SELECT * FROM read_parquet({files!r}, union_by_name = true)"
         )
@@ -52,6 +58,27 @@ def _copy(con: duckdb.DuckDBPyConnection, lake: Lake, item: Published, target: s
     con.unregister("_empty")
 
 
+def _patch(
+    con: duckdb.DuckDBPyConnection, lake: Lake, item: Published, column: str, since: str
+) -> None:
+    """Replace the rows of `item` from `since` on with the lake's (the rest stays as it was)."""
+    files = lake.files(item.layer, item.table) or []
+    con.execute(f"DELETE FROM {item.name} WHERE {column} >= CAST('{since}' AS DATE)")
+    if files:
+        con.execute(
+            f"INSERT INTO {item.name} SELECT * FROM read_parquet({files!r}, union_by_name = true) "
+            f"WHERE {column} >= CAST('{since}' AS DATE)"
+        )
+
+
+def _patchable(path: Path, tables: Sequence[Published], patches: Mapping[str, object]) -> bool:
+    if not patches or not path.is_file():
+        return False
+    with duckdb.connect(str(path), read_only=True) as con:
+        present = {name for (name,) in con.sql("SELECT table_name FROM duckdb_tables()").fetchall()}
+    return {item.name for item in tables} <= present
+
+
 def publish_warehouse(
     path: Path,
     lake: Lake,
@@ -59,14 +86,29 @@ def publish_warehouse(
     *,
     run_id: str,
     comments: Mapping[str, str],
+    patches: Mapping[str, tuple[str, str]] | None = None,
 ) -> None:
-    """Copy lake tables into a new DuckDB file and swap it in atomically."""
+    """Copy lake tables into a new DuckDB file and swap it in atomically.
+
+    `patches` (table -> (date column, first day)): tables of which only the rows from that day
+    on changed. Then the build starts from a copy of the current warehouse, those tables get
+    their recent rows replaced and the others are copied anew; still built aside and swapped.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     building = path.with_name(f".{path.name}.{run_id}.tmp")
     building.unlink(missing_ok=True)
+    patches = patches or {}
+    patching = _patchable(path, tables, patches)
     try:
+        if patching:
+            shutil.copyfile(path, building)
         with duckdb.connect(str(building)) as con:
             for item in tables:
+                if patching and item.name in patches:
+                    _patch(con, lake, item, *patches[item.name])
+                    continue
+                if patching:
+                    con.execute(f"DROP TABLE IF EXISTS {item.name}")
                 _copy(con, lake, item, item.name)
                 if item.name in comments:
                     con.execute(f"COMMENT ON TABLE {item.name} IS {quote(comments[item.name])}")

@@ -27,7 +27,13 @@ from shelfwise.pipeline.duckdb_support import attach_source, connect
 from shelfwise.pipeline.engines import ENGINES, open_engine
 from shelfwise.pipeline.engines.base import Engine
 from shelfwise.pipeline.extract import extract_table, watermark
-from shelfwise.pipeline.gold import GOLD_NAMES, GOLD_TABLES, GoldTable, grains
+from shelfwise.pipeline.gold import GOLD_NAMES, GOLD_TABLES, GoldTable, gold_table, grains
+from shelfwise.pipeline.gold_incremental import (
+    TRACKED_CHANGES,
+    GoldPlan,
+    build_recent,
+    plan_gold,
+)
 from shelfwise.pipeline.publish import (
     Published,
     publish_postgres,
@@ -36,7 +42,21 @@ from shelfwise.pipeline.publish import (
 )
 from shelfwise.pipeline.runlog import RunLog, RunSummary, StepSummary, runlog_path
 from shelfwise.pipeline.settings import PipelineSettings
-from shelfwise.pipeline.silver import QUARANTINE, build_silver_table, quarantine_union
+from shelfwise.pipeline.silver import (
+    HISTORY_TABLES,
+    QUARANTINE,
+    build_silver_table,
+    quarantine_union,
+)
+from shelfwise.pipeline.silver_merge import (
+    compare_with_previous,
+    load_previous_quarantine,
+    merge_silver_table,
+    newest_extracted,
+    plan_silver,
+    reuse_silver_table,
+    silver_state,
+)
 
 T = TypeVar("T")
 
@@ -161,22 +181,57 @@ def _extract(ctx: RunContext, full: bool) -> int:
     return new_rows
 
 
-def _silver(ctx: RunContext) -> None:
+def _silver(ctx: RunContext, has_previous_quarantine: bool) -> set[str]:
+    """Bring every `stg_<table>` up to date; returns the names of the tables that changed.
+    `has_previous_quarantine`: a previous silver exists to build on (else all is rebuilt)."""
     now = ctx.started.replace(tzinfo=None)
     tables = source_tables()
+    engine = ctx.engine
+    state = silver_state(engine)
+    changed: set[str] = set()
+    unsettled: set[str] = set()
+    consumed: dict[str, datetime | None] = {}
     for table in tables:
 
         def work(step: StepSummary, table: SourceTable = table) -> None:
-            if not ctx.engine.load(table.layer, table.raw):
+            if not engine.load(table.layer, table.raw):
                 raise LookupError(f"bronze table {table.raw} is missing; run with --full")
-            result = build_silver_table(ctx.engine, table, now)
+            consumed[table.name] = newest_extracted(engine, table)
             layer = "eval" if table.evaluation_only else "silver"
+            plan = plan_silver(
+                engine,
+                table,
+                state,
+                changed=changed,
+                unsettled=unsettled,
+                has_previous_quarantine=has_previous_quarantine,
+                merge_min_rows=ctx.options.pipeline_silver_merge_min_rows,
+            )
+            keep_changes = table.name in TRACKED_CHANGES
+            if plan.mode == "reuse":
+                result = reuse_silver_table(engine, table)
+            else:
+                since = state.since(table.name)
+                if plan.mode == "merge" and since is not None:
+                    result, lost = merge_silver_table(
+                        engine, table, now, since, keep_changes=keep_changes
+                    )
+                else:
+                    result = build_silver_table(engine, table, now)
+                    lost = has_previous_quarantine and compare_with_previous(
+                        engine, table, keep_changes=keep_changes
+                    )
+                if lost:
+                    unsettled.add(table.name)
+                step.rows_written = engine.save(layer, table.staged)
+                if table.name in HISTORY_TABLES:
+                    engine.save("silver", f"{table.staged}_history")
+                changed.add(table.name)
             step.rows_read = result.rows_read
-            step.rows_written = ctx.engine.save(layer, table.staged)
-            if table.name == "products":
-                ctx.engine.save("silver", f"{table.staged}_history")
             step.rows_quarantined = result.rows_quarantined
             step.detail = {
+                "mode": plan.mode,
+                "why": plan.why,
                 "rows_in": result.rows_in,
                 "rows_out": result.rows_out,
                 "rows_quarantined": result.rows_quarantined,
@@ -184,8 +239,10 @@ def _silver(ctx: RunContext) -> None:
             }
 
         ctx.step(f"silver {table.name}", work)
-    ctx.engine.materialize(QUARANTINE, quarantine_union(list(tables)))
-    ctx.engine.save("silver", QUARANTINE)
+    engine.materialize(QUARANTINE, quarantine_union(list(tables)))
+    engine.save("silver", QUARANTINE)
+    state.save(consumed)
+    return changed
 
 
 def _business_days(engine: Engine) -> tuple[date | None, date | None]:
@@ -218,23 +275,40 @@ def build_gold_table(engine: Engine, table: GoldTable) -> int:
     return engine.build(table.name, table.sql(engine.dialect))
 
 
-def _gold(ctx: RunContext) -> None:
+def _gold(ctx: RunContext, changed: set[str], incremental_silver: bool) -> GoldPlan:
     def dim_date(step: StepSummary) -> None:
         step.rows_written = build_dim_date(ctx.engine)
 
     ctx.step("gold dim_date", dim_date)
+    plan = plan_gold(
+        ctx.engine,
+        changed,
+        incremental_silver=incremental_silver,
+        previous_run_succeeded=ctx.log.last_status() == "succeeded",
+    )
     for table in GOLD_TABLES:
 
         def work(step: StepSummary, table: GoldTable = table) -> None:
-            step.rows_written = build_gold_table(ctx.engine, table)
             step.detail = {"grain": table.grain}
+            if plan.since is None or table.recent_sql is None:
+                step.rows_written = build_gold_table(ctx.engine, table)
+                if table.recent_sql is not None:
+                    step.detail["rebuilt"] = plan.why
+                return
+            since = plan.since_for(table.recent_by)
+            sql = table.recent_sql(ctx.engine.dialect, since)
+            step.rows_written = build_recent(ctx.engine, table.name, sql, table.recent_by, since)
+            step.detail["recomputed"] = plan.why
 
         ctx.step(f"gold {table.name}", work)
+    return plan
 
 
-def _checks(ctx: RunContext, source_cutoff: datetime | None) -> None:
+def _checks(
+    ctx: RunContext, source_cutoff: datetime | None, recent: dict[str, str] | None = None
+) -> None:
     def work(step: StepSummary) -> None:
-        results = gold_checks.structural_checks(ctx.engine)
+        results = gold_checks.structural_checks(ctx.engine, only=recent)
         if source_cutoff is not None:
             con = connect(ctx.options.duckdb_memory_limit)
             try:
@@ -295,17 +369,33 @@ def comments_for(items: list[Published]) -> dict[str, str]:
     }
 
 
-def _publish(ctx: RunContext) -> None:
+def _publish(ctx: RunContext, plan: GoldPlan) -> None:
     def work(step: StepSummary) -> None:
+        patches: dict[str, tuple[str, str]] = {}
         for name in GOLD_NAMES:
-            step.rows_written += ctx.engine.save("gold", name)
+            table = gold_table(name) if name != "dim_date" else None
+            if plan.since is not None and table and ctx.engine.has(f"_recent_{name}"):
+                since = plan.since_for(table.recent_by)
+                step.rows_written += ctx.engine.replace_from(
+                    "gold", name, f"_recent_{name}", table.recent_by, since
+                )
+                patches[name] = (table.recent_by, since)
+            else:
+                step.rows_written += ctx.engine.save("gold", name)
         lake = ctx.engine.lake
         items = warehouse_tables(lake.exists)
         comments = comments_for(items)
         publish_warehouse(
-            ctx.settings.warehouse_path, lake, items, run_id=ctx.run.run_id, comments=comments
+            ctx.settings.warehouse_path,
+            lake,
+            items,
+            run_id=ctx.run.run_id,
+            comments=comments,
+            patches=patches,
         )
         step.detail = {"warehouse": str(ctx.settings.warehouse_path)}
+        if patches:
+            step.detail["patched"] = {name: f"{c} >= {d}" for name, (c, d) in patches.items()}
         if ctx.settings.warehouse_url:
             publish_postgres(ctx.settings.warehouse_url, lake, items, comments)
             step.detail["postgres"] = "published"
@@ -377,10 +467,14 @@ def _run(
         if _unchanged(ctx, new_rows, log):
             _skip_rest(ctx, "no new or changed rows since the last successful run")
             return
-        _silver(ctx)
-        _gold(ctx)
-        _checks(ctx, _reconciliation_cutoff(ctx))
-        _publish(ctx)
+        incremental_silver = not full and load_previous_quarantine(engine)
+        changed = _silver(ctx, incremental_silver)
+        plan = _gold(ctx, changed, incremental_silver)
+        recent = {
+            t.name: f"_recent_{t.name}" for t in GOLD_TABLES if engine.has(f"_recent_{t.name}")
+        }
+        _checks(ctx, _reconciliation_cutoff(ctx), recent)
+        _publish(ctx, plan)
     finally:
         engine.close()
 

@@ -18,6 +18,12 @@ class PipelineSettings(BaseSettings):
         ge=0,
         description="re-read window before each table's watermark, for late-committing writes",
     )
+    pipeline_silver_merge_min_rows: int = Field(
+        default=50_000,
+        ge=0,
+        description="silver tables with at least this many rows merge changed keys; smaller "
+        "ones are rebuilt from bronze",
+    )
     duckdb_memory_limit: str = Field(default="2GB", description="DuckDB spills to disk above it")
     spark_master: str = Field(default="local[*]", description="spark.master for --engine spark")
     spark_shuffle_partitions: int = Field(

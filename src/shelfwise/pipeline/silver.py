@@ -121,19 +121,19 @@ def _source_of(table: SourceTable, name: str) -> str:
     return table.column(name).source
 
 
-def _raw_key(table: SourceTable) -> str:
+def raw_key(table: SourceTable) -> str:
     parts = [
         f"'{k}=' || COALESCE(CAST({_source_of(table, k)} AS STRING), 'null')" for k in table.key
     ]
     return " || ',' || ".join(parts)
 
 
-def typed_sql(table: SourceTable) -> str:
+def typed_sql(table: SourceTable, source: str | None = None) -> str:
     """Bronze rows with warehouse names and types, plus their key as text and any cast error."""
     columns = ", ".join(_typed(c) for c in table.columns)
     return (
-        f"SELECT {columns}, {_raw_key(table)} AS _record_key, {_cast_error(table)} AS _cast_error "
-        f"FROM {table.raw}"
+        f"SELECT {columns}, {raw_key(table)} AS _record_key, {_cast_error(table)} AS _cast_error "
+        f"FROM {source or table.raw}"
     )
 
 
@@ -176,9 +176,11 @@ def _structural_rules(table: SourceTable) -> list[Rule]:
     return rules
 
 
-def silver_sql(table: SourceTable, dialect: Dialect, now: datetime) -> str:
-    """Every latest version of every key, with `_rule`/`_reason` set when it must be
-    quarantined."""
+def silver_sql(
+    table: SourceTable, dialect: Dialect, now: datetime, source: str | None = None
+) -> str:
+    """Every latest version of every key (of `source`, default all of bronze), with
+    `_rule`/`_reason` set when it must be quarantined."""
     key = ", ".join(table.key)
     key_missing = " OR ".join(f"{k} IS NULL" for k in table.key)
     joins = []
@@ -215,7 +217,7 @@ def silver_sql(table: SourceTable, dialect: Dialect, now: datetime) -> str:
     reason = " ".join(f"WHEN {r.broken} THEN {r.reason}" for r in rules)
     partition = f"PARTITION BY {key}"
     return f"""
-WITH typed AS ({typed_sql(table)}),
+WITH typed AS ({typed_sql(table, source)}),
 versions AS (SELECT DISTINCT * FROM typed),
 ranked AS (
   SELECT v.*,

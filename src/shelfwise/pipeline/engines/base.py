@@ -38,6 +38,10 @@ class Engine(ABC):
         compute it only when read (Spark, for results read once)."""
 
     @abstractmethod
+    def view(self, name: str, sql: str) -> None:
+        """Name a query without computing it (read where used: a union over a large table)."""
+
+    @abstractmethod
     def register_arrow(self, name: str, table: pa.Table) -> None:
         """Make a small Arrow table (the calendar) queryable as `name`."""
 
@@ -48,6 +52,11 @@ class Engine(ABC):
     @abstractmethod
     def save(self, layer: str, table: str, source: str | None = None) -> int:
         """Overwrite lake table `table` with the engine table `source` (default `table`)."""
+
+    def replace_from(self, layer: str, table: str, source: str, column: str, since: str) -> int:
+        """Replace the rows of lake table `table` whose `column` >= `since` with the engine
+        table `source`, in one atomic commit; returns rows written."""
+        return self.lake.replace_where(layer, table, self.arrow(source), column, since)
 
     @abstractmethod
     def rows(self, sql: str) -> list[tuple[Any, ...]]:

@@ -42,6 +42,10 @@ class DuckDBEngine(Engine):
         self.drop(name)
         self.con.execute(f"CREATE TABLE {name} AS {sql}")
 
+    def view(self, name: str, sql: str) -> None:
+        self.drop(name)
+        self.con.execute(f"CREATE VIEW {name} AS {sql}")
+
     def register_arrow(self, name: str, table: pa.Table) -> None:
         self.drop(name)
         self.con.register("_arrow_in", table)

@@ -80,6 +80,9 @@ class SparkEngine(Engine):
         frame = self.spark.sql(sql)
         self._publish(name, frame if lazy else frame.localCheckpoint(eager=True))
 
+    def view(self, name: str, sql: str) -> None:
+        self._publish(name, self.spark.sql(sql))
+
     def register_arrow(self, name: str, table: pa.Table) -> None:
         self._publish(name, self.spark.createDataFrame(table.to_pandas()))
 

@@ -1,0 +1,178 @@
+"""Incremental silver (merging changed keys) gives the same silver, quarantine and gold as a
+rebuild from bronze, also when keys enter and leave quarantine between runs."""
+
+from __future__ import annotations
+
+from contextlib import closing
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+from sqlalchemy import select
+
+from shelfwise.config import Settings
+from shelfwise.pipeline import run_pipeline
+from shelfwise.pipeline.runlog import RunSummary
+from shelfwise.pipeline.settings import PipelineSettings
+from shelfwise.store.db import Database
+from shelfwise.store.inventory import cancel_order
+from shelfwise.store.models import Order, OrderStatus
+from tests.pipeline.conftest import settings_for
+from tests.pipeline.helpers import assert_same_gold, gold_frames
+from tests.pipeline.test_quarantine import _assert_balanced, _inject_bad_rows, _raw
+from tests.pipeline.test_run import _add_orders
+
+ALWAYS_MERGE = PipelineSettings(pipeline_silver_merge_min_rows=0)
+_NOW = datetime.now(UTC).replace(tzinfo=None)
+STAMP = f"{_NOW + timedelta(hours=1):%Y-%m-%d %H:%M:%S.%f}"  # after every watermark: a change
+FIXED = f"{_NOW + timedelta(hours=2):%Y-%m-%d %H:%M:%S.%f}"
+
+
+def _modes(run: RunSummary) -> dict[str, str]:
+    return {
+        s.name.removeprefix("silver "): s.detail["mode"]
+        for s in run.steps
+        if s.name.startswith("silver ")
+    }
+
+
+def _quarantine(warehouse: Path) -> pd.DataFrame:
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        frame = con.sql("SELECT source_table, record_key, rule, reason FROM quarantine").df()
+    return frame.sort_values(["source_table", "record_key"]).reset_index(drop=True)
+
+
+def _assert_same_as_rebuild(settings: Settings, store: Path, tmp_path: Path) -> None:
+    rebuilt = settings_for(tmp_path / "rebuilt", store)
+    run_pipeline(rebuilt, full=True)
+    assert_same_gold(gold_frames(settings.warehouse_path), gold_frames(rebuilt.warehouse_path))
+    pd.testing.assert_frame_equal(
+        _quarantine(settings.warehouse_path), _quarantine(rebuilt.warehouse_path)
+    )
+
+
+def test_merged_silver_equals_a_rebuild(settings: Settings, store: Path, tmp_path: Path) -> None:
+    first = run_pipeline(settings, options=ALWAYS_MERGE)
+    assert set(_modes(first).values()) == {"full"}
+    _add_orders(store, 6)
+
+    second = run_pipeline(settings, options=ALWAYS_MERGE)
+
+    modes = _modes(second)
+    assert modes["order_lines"] == "merge" and modes["orders"] == "merge"
+    assert modes["stock_movements"] == "merge"
+    assert modes["products"] == "reuse" and modes["categories"] == "reuse"
+    _assert_balanced(second)
+    assert "recomputed" in _step(second, "gold fct_inventory_daily")
+    _assert_same_as_rebuild(settings, store, tmp_path)
+
+
+def test_keys_entering_and_leaving_quarantine_merge_like_a_rebuild(
+    settings: Settings, store: Path, tmp_path: Path
+) -> None:
+    run_pipeline(settings, options=ALWAYS_MERGE)
+    expected = _inject_bad_rows(store, STAMP)
+    _add_orders(store, 3)
+
+    second = run_pipeline(settings, options=ALWAYS_MERGE)
+
+    assert _modes(second)["order_lines"] == "merge"
+    assert set(_quarantine(settings.warehouse_path)["record_key"]) == set(expected)
+    _assert_balanced(second)
+    _assert_same_as_rebuild(settings, store, tmp_path / "a")
+
+    # Fix two bad rows (the line with a negative quantity, the order with an impossible date)
+    # and break a valid order: its lines must now be orphans, so children are rebuilt in full.
+    negative = next(k for k, v in expected.items() if v[1] == "negative_quantity")
+    impossible = next(k for k, v in expected.items() if v[1] == "impossible_date")
+    with closing(_raw(store)) as con, con:
+        con.execute(
+            "UPDATE order_lines SET quantity = 2, updated_at = ? WHERE id = ?",
+            (FIXED, int(negative.split("=")[1])),
+        )
+        con.execute(
+            "UPDATE orders SET ordered_at = '2024-03-01 10:00:00.000000', updated_at = ? "
+            "WHERE id = ?",
+            (FIXED, int(impossible.split("=")[1])),
+        )
+        broken = con.execute(
+            "SELECT order_id FROM order_lines WHERE order_id <> "
+            "(SELECT order_id FROM order_lines WHERE id = ?) ORDER BY id LIMIT 1",
+            (int(negative.split("=")[1]),),
+        ).fetchone()[0]
+        con.execute(
+            "UPDATE orders SET status = 'lost', updated_at = ? WHERE id = ?", (FIXED, broken)
+        )
+
+    third = run_pipeline(settings, options=ALWAYS_MERGE)
+
+    modes = _modes(third)
+    assert modes["orders"] == "merge"
+    assert modes["order_lines"] == "full"  # its parent `orders` lost a valid key
+    left = set(_quarantine(settings.warehouse_path)["record_key"])
+    assert negative not in left and impossible not in left
+    assert f"order_id={broken}" in left
+    _assert_balanced(third)
+    _assert_same_as_rebuild(settings, store, tmp_path / "b")
+
+
+def _step(run: RunSummary, name: str) -> dict[str, object]:
+    return next(s.detail for s in run.steps if s.name == name)
+
+
+def test_new_orders_recompute_only_recent_days_of_the_daily_fact(
+    settings: Settings, store: Path, tmp_path: Path
+) -> None:
+    run_pipeline(settings)
+    with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
+        last_day = con.sql("SELECT MAX(date) FROM dim_date").fetchone()[0]  # type: ignore[index]
+    _add_orders(store, 4)
+
+    second = run_pipeline(settings)
+
+    recomputed = str(_step(second, "gold fct_inventory_daily")["recomputed"])
+    since = date.fromisoformat(recomputed.split()[2])
+    assert since > last_day - timedelta(days=3)  # today's orders: only the newest days
+    assert "fct_inventory_daily" in dict(_step(second, "publish")["patched"])  # type: ignore[call-overload]
+    _assert_same_as_rebuild(settings, store, tmp_path)
+
+
+def test_cancelling_an_old_order_recomputes_from_its_day(
+    settings: Settings, store: Path, tmp_path: Path
+) -> None:
+    run_pipeline(settings)
+    db = Database(f"sqlite:///{store}")
+    try:
+        with db.session() as session:
+            order = session.scalars(
+                select(Order)
+                .where(Order.status.in_([OrderStatus.PENDING, OrderStatus.PAID]))
+                .order_by(Order.ordered_at)
+            ).first()
+            assert order is not None
+            ordered_on = order.ordered_at.date()
+            cancel_order(session=session, order_id=order.id, reason="test")
+    finally:
+        db.dispose()
+
+    second = run_pipeline(settings)
+
+    recomputed = str(_step(second, "gold fct_inventory_daily")["recomputed"])
+    assert recomputed.split()[2] == ordered_on.isoformat()
+    _assert_same_as_rebuild(settings, store, tmp_path)
+
+
+def test_price_change_rebuilds_the_daily_fact(settings: Settings, store: Path) -> None:
+    run_pipeline(settings)
+    with closing(_raw(store)) as con, con:
+        con.execute(
+            "UPDATE products SET unit_price = unit_price + 1, updated_at = ? "
+            "WHERE id = (SELECT MIN(id) FROM products)",
+            (STAMP,),
+        )
+
+    second = run_pipeline(settings)
+
+    assert _step(second, "gold fct_inventory_daily")["rebuilt"] == "products changed"
+    assert "patched" not in _step(second, "publish")
