@@ -83,7 +83,7 @@ def _assert_balanced(run: RunSummary) -> None:
     assert silver
     for step in silver:
         assert step.detail["rows_in"] == step.detail["rows_out"] + step.rows_quarantined, step.name
-        if step.detail["mode"] != "reuse":  # a reused table is kept, not written again
+        if step.detail["mode"] == "full":  # reused: not written; merged: changed rows only
             assert step.detail["rows_out"] == step.rows_written, step.name
 
 

@@ -9,10 +9,13 @@ from pathlib import Path
 
 import duckdb
 import pandas as pd
+from deltalake import DeltaTable
 from sqlalchemy import select
 
 from shelfwise.config import Settings
 from shelfwise.pipeline import run_pipeline
+from shelfwise.pipeline.catalog import source_table
+from shelfwise.pipeline.lake import lake_root
 from shelfwise.pipeline.runlog import RunSummary
 from shelfwise.pipeline.settings import PipelineSettings
 from shelfwise.store.db import Database
@@ -43,9 +46,17 @@ def _quarantine(warehouse: Path) -> pd.DataFrame:
     return frame.sort_values(["source_table", "record_key"]).reset_index(drop=True)
 
 
+def _silver(settings: Settings, table: str) -> pd.DataFrame:
+    lake = lake_root(settings.resolved_lake_uri)
+    frame = DeltaTable(str(lake / "silver" / f"stg_{table}")).to_pandas()
+    return frame.sort_values(list(source_table(table).key)).reset_index(drop=True)
+
+
 def _assert_same_as_rebuild(settings: Settings, store: Path, tmp_path: Path) -> None:
     rebuilt = settings_for(tmp_path / "rebuilt", store)
     run_pipeline(rebuilt, full=True)
+    for table in ("orders", "order_lines", "order_events", "stock_movements", "customers"):
+        pd.testing.assert_frame_equal(_silver(settings, table), _silver(rebuilt, table))
     assert_same_gold(gold_frames(settings.warehouse_path), gold_frames(rebuilt.warehouse_path))
     pd.testing.assert_frame_equal(
         _quarantine(settings.warehouse_path), _quarantine(rebuilt.warehouse_path)

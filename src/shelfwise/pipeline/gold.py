@@ -94,19 +94,22 @@ FROM stg_suppliers
 """
 
 
-def _fct_sales(d: Dialect) -> str:
-    return """
+def _fct_sales(d: Dialect, since: str | None = None) -> str:
+    recent = f"WHERE CAST(o.ordered_at AS DATE) >= CAST('{since}' AS DATE)" if since else ""
+    return f"""
 SELECT
   ol.order_line_id, ol.order_id, CAST(o.ordered_at AS DATE) AS date, o.ordered_at,
   ol.product_id, p.product_key, o.location_id, o.customer_id, ol.line_no,
   ol.quantity, ol.unit_price, ol.discount,
   CAST(ol.quantity * ol.unit_price AS DECIMAL(14,2)) AS gross_revenue,
   CAST(ROUND(ol.quantity * ol.unit_price * (1 - ol.discount), 2) AS DECIMAL(14,2)) AS net_revenue,
-  o.order_status, o.priority, o.ship_mode
+  o.order_status, o.priority, o.ship_mode,
+  CAST(date_trunc('month', CAST(o.ordered_at AS DATE)) AS DATE) AS month
 FROM stg_order_lines ol
 JOIN stg_orders o ON o.order_id = ol.order_id
 LEFT JOIN dim_product p
   ON p.product_id = ol.product_id AND o.ordered_at >= p.valid_from AND o.ordered_at < p.valid_to
+{recent}
 """
 
 
@@ -433,6 +436,7 @@ GOLD_TABLES: tuple[GoldTable, ...] = (
             "customer_id": ("dim_customer", "customer_id"),
             "date": ("dim_date", "date"),
         },
+        recent_sql=_fct_sales,
     ),
     GoldTable(
         "fct_inventory_daily",

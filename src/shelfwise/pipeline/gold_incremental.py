@@ -13,7 +13,9 @@ by when they occurred, order lines by their order's date, receipts by when they 
 purchase-order lines and orders by the receipts they carry, promotions by their first day.
 A change to products or the product hierarchy re-prices history (type-2 versions): that, a
 first run, `--full`, a previous run that failed, a calendar that starts elsewhere or got
-shorter, or an engine whose lake cannot replace part of a table, means a full rebuild.
+shorter, or the Spark engine (its Parquet lake rewrites whole tables; on a cluster gold is
+cheap to rebuild) means a full rebuild. The same goes for `fct_sales` (by order date) and the
+monthly inventory aggregate (by month), which follow the same day.
 """
 
 from __future__ import annotations
@@ -76,8 +78,8 @@ def plan_gold(
         return GoldPlan(None, "silver was built from scratch")
     if not previous_run_succeeded:
         return GoldPlan(None, "the previous run did not finish")
-    if not engine.lake.partial_replace:
-        return GoldPlan(None, f"the {engine.lake.format} lake rewrites whole tables")
+    if engine.name != "duckdb" or not engine.lake.partial_replace:
+        return GoldPlan(None, f"the {engine.name} engine rebuilds gold in full")
     if changed & REBUILD_ON_CHANGE:
         return GoldPlan(None, f"{', '.join(sorted(changed & REBUILD_ON_CHANGE))} changed")
     if not engine.load("gold", "dim_date", "_previous_dim_date") or not engine.lake.exists(
@@ -107,11 +109,20 @@ def plan_gold(
     return GoldPlan(since, f"days from {since.isoformat()} on recomputed")
 
 
-def build_recent(engine: Engine, name: str, recent_sql: str, column: str, since: str) -> int:
+def _columns(engine: Engine, name: str) -> list[str]:
+    return [str(c) for c in engine.arrow_schema(name).names]
+
+
+def build_recent(engine: Engine, name: str, recent_sql: str, column: str, since: str) -> int | None:
     """`name` as the previous version's rows with `column` before `since` plus the recomputed
-    ones (a view: nothing is copied); returns the number of recomputed rows."""
+    ones (a view: nothing is copied); returns the number of recomputed rows, or None when the
+    previous version has other columns (written by an older release: rebuild it instead)."""
     engine.load("gold", name, f"_previous_{name}")
     rows = engine.build(f"_recent_{name}", recent_sql)
+    if _columns(engine, f"_previous_{name}") != _columns(engine, f"_recent_{name}"):
+        engine.drop(f"_recent_{name}")
+        engine.drop(f"_previous_{name}")
+        return None
     engine.view(
         name,
         f"SELECT * FROM _previous_{name} WHERE {column} < CAST('{since}' AS DATE) "

@@ -223,7 +223,13 @@ def _silver(ctx: RunContext, has_previous_quarantine: bool) -> set[str]:
                     )
                 if lost:
                     unsettled.add(table.name)
-                step.rows_written = engine.save(layer, table.staged)
+                if engine.has(f"_upsert_{table.name}"):
+                    step.rows_written = engine.save_changes(
+                        layer, table.staged, f"_upsert_{table.name}", table.key
+                    )
+                    engine.drop(f"_upsert_{table.name}")
+                else:
+                    step.rows_written = engine.save(layer, table.staged)
                 if table.name in HISTORY_TABLES:
                     engine.save("silver", f"{table.staged}_history")
                 changed.add(table.name)
@@ -297,15 +303,23 @@ def _gold(ctx: RunContext, changed: set[str], incremental_silver: bool) -> GoldP
                 return
             since = plan.since_for(table.recent_by)
             sql = table.recent_sql(ctx.engine.dialect, since)
-            step.rows_written = build_recent(ctx.engine, table.name, sql, table.recent_by, since)
-            step.detail["recomputed"] = plan.why
+            rows = build_recent(ctx.engine, table.name, sql, table.recent_by, since)
+            if rows is None:
+                step.rows_written = build_gold_table(ctx.engine, table)
+                step.detail["rebuilt"] = "the previous version has other columns"
+            else:
+                step.rows_written = rows
+                step.detail["recomputed"] = plan.why
 
         ctx.step(f"gold {table.name}", work)
     return plan
 
 
 def _checks(
-    ctx: RunContext, source_cutoff: datetime | None, recent: dict[str, str] | None = None
+    ctx: RunContext,
+    source_cutoff: datetime | None,
+    recent: dict[str, str] | None = None,
+    sales_from: date | None = None,
 ) -> None:
     def work(step: StepSummary) -> None:
         results = gold_checks.structural_checks(ctx.engine, only=recent)
@@ -315,7 +329,11 @@ def _checks(
                 backend = attach_source(con, ctx.settings.resolved_database_url)
                 results.append(
                     gold_checks.reconcile_sales(
-                        ctx.engine, con, backend=backend, cutoff=source_cutoff
+                        ctx.engine,
+                        con,
+                        backend=backend,
+                        cutoff=source_cutoff,
+                        from_month=sales_from,
                     )
                 )
             finally:
@@ -473,7 +491,10 @@ def _run(
         recent = {
             t.name: f"_recent_{t.name}" for t in GOLD_TABLES if engine.has(f"_recent_{t.name}")
         }
-        _checks(ctx, _reconciliation_cutoff(ctx), recent)
+        sales_from = None
+        if "fct_sales" in recent and plan.since is not None:
+            sales_from = plan.since.replace(day=1)
+        _checks(ctx, _reconciliation_cutoff(ctx), recent, sales_from)
         _publish(ctx, plan)
     finally:
         engine.close()

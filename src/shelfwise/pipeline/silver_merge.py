@@ -8,7 +8,8 @@ three ways (`plan_silver`):
 - `merge`: the *scope* (keys with new bronze rows since the table was last built, plus keys in
   quarantine, which a new parent row may now make valid) is run through the same SQL as a full
   build (`silver_sql` over bronze restricted to those keys, every version of them), and the
-  result replaces those keys in the previous `stg_<table>` and quarantine.
+  result replaces those keys in the previous `stg_<table>` and quarantine (in the Delta lake
+  by a MERGE on the key: only files holding a changed key are rewritten).
 - `full`: the first run, `--full`, small tables (below `SHELFWISE_PIPELINE_SILVER_MERGE_MIN_ROWS`
   rows, where rebuilding costs less than merging), and children of a parent that lost a valid
   key to quarantine (any child row may now point at it). A parent key that *left* quarantine
@@ -215,6 +216,17 @@ def merge_silver_table(
             f"SELECT {columns} FROM _previous_{table.staged} p SEMI JOIN {checked} c "
             f"ON {_key_join(table, 'p', 'c')}",
         )
+    # What the lake table needs: the kept rows of the scope, and the keys to drop from it.
+    key_present = " AND ".join(f"{k} IS NOT NULL" for k in table.key)
+    nulls = ", ".join(
+        f"CAST(NULL AS {c.sql_type}) AS {c.name}" for c in table.columns if c.name not in table.key
+    )
+    dropped = ", ".join([*(k for k in table.key), *([nulls] if nulls else []), "TRUE AS _delete"])
+    engine.materialize(
+        f"_upsert_{name}",
+        f"SELECT {columns}, FALSE AS _delete FROM {checked} WHERE _rule IS NULL "
+        f"UNION ALL SELECT {dropped} FROM {checked} WHERE _rule IS NOT NULL AND {key_present}",
+    )
     engine.materialize(
         f"_quarantine_{name}",
         f"SELECT * FROM {PREVIOUS_QUARANTINE} q WHERE q.source_table = '{name}' "

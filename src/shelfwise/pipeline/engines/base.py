@@ -53,6 +53,13 @@ class Engine(ABC):
     def save(self, layer: str, table: str, source: str | None = None) -> int:
         """Overwrite lake table `table` with the engine table `source` (default `table`)."""
 
+    def save_changes(self, layer: str, table: str, changes: str, keys: tuple[str, ...]) -> int:
+        """Bring lake table `table` up to date with the engine table of the same name, given
+        `changes` (its changed rows by `keys`, and the keys to delete flagged `_delete`).
+        By default the whole table is rewritten."""
+        del changes, keys
+        return self.save(layer, table)
+
     def replace_from(self, layer: str, table: str, source: str, column: str, since: str) -> int:
         """Replace the rows of lake table `table` whose `column` >= `since` with the engine
         table `source`, in one atomic commit; returns rows written."""
@@ -76,6 +83,10 @@ class Engine(ABC):
 
     def close(self) -> None:  # noqa: B027 - engines without resources need nothing
         """Release connections and memory."""
+
+    def arrow_schema(self, name: str) -> pa.Schema:
+        """Column names and types of an engine table or view."""
+        return self.arrow(name).schema
 
     def scalar(self, sql: str) -> Any:
         result = self.rows(sql)

@@ -57,10 +57,7 @@ class DuckDBEngine(Engine):
         if files is None:
             return False
         if not files:  # a Delta table with no rows has no files: keep its schema
-            from deltalake import DeltaTable
-
-            empty = DeltaTable(str(self.lake.path(layer, table))).to_pyarrow_table()
-            self.register_arrow(name or table, empty)
+            self.register_arrow(name or table, self.lake.empty_table(layer, table))
             return True
         self.drop(name or table)
         self.con.execute(
@@ -73,11 +70,17 @@ class DuckDBEngine(Engine):
         reader = self.arrow(source or table)
         return self.lake.overwrite(layer, table, reader)
 
+    def save_changes(self, layer: str, table: str, changes: str, keys: tuple[str, ...]) -> int:
+        return self.lake.upsert(layer, table, self.arrow(changes), keys)
+
     def rows(self, sql: str) -> list[tuple[Any, ...]]:
         return self.con.sql(sql).fetchall()
 
     def arrow(self, name: str) -> pa.RecordBatchReader:
         return self.con.sql(f"SELECT * FROM {name}").to_arrow_reader(BATCH_ROWS)
+
+    def arrow_schema(self, name: str) -> pa.Schema:
+        return self.con.sql(f"SELECT * FROM {name} LIMIT 0").to_arrow_table().schema
 
     def has(self, name: str) -> bool:
         found = self.con.sql(
