@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, inspect, select
 
 from shelfwise.store.db import Database
 from shelfwise.store.errors import (
@@ -24,8 +24,10 @@ from shelfwise.store.inventory import (
     available_quantity,
     cancel_order,
     create_purchase_order,
+    get_order,
     ledger_mismatches,
     place_order,
+    place_order_receipt,
     receive_purchase_order,
     release_stock,
     reserve_stock,
@@ -96,6 +98,59 @@ def test_place_order_takes_stock_and_captures_prices(any_db: Database) -> None:
     with any_db.read_session() as session:
         line = session.scalars(select(OrderLine).where(OrderLine.order_id == order_id)).first()
         assert line is not None and line.unit_price == Decimal("19.99")
+
+
+def test_place_order_receipt_is_what_was_stored(any_db: Database) -> None:
+    w = _world(any_db)
+    lines = [LineRequest(w.products[0], 2), LineRequest(w.products[1], 1)]
+    request = {"customer_id": w.customers[0], "location_id": w.locations[0], "lines": lines}
+    with any_db.session() as session:
+        receipt = place_order_receipt(session=session, idempotency_key="r-1", **request)  # type: ignore[arg-type]
+    assert not receipt.replayed and receipt.location_name
+    with any_db.read_session() as session:
+        order = get_order(session=session, order_id=receipt.id)
+        stored = [
+            (line.id, line.line_no, line.product_id, line.quantity, line.unit_price)
+            for line in order.lines
+        ]
+        assert stored == [
+            (line.id, line.line_no, line.product_id, line.quantity, line.unit_price)
+            for line in receipt.lines
+        ]
+        assert [(e.id, e.status) for e in order.events] == [
+            (e.id, e.status) for e in receipt.events
+        ]
+        sales = session.scalars(
+            select(StockMovement.order_line_id).where(StockMovement.kind == MovementKind.SALE)
+        ).all()
+        assert sorted(filter(None, sales)) == sorted(line.id for line in receipt.lines)
+        assert ledger_mismatches(session=session) == []
+    with any_db.session() as session:
+        again = place_order_receipt(session=session, idempotency_key="r-1", **request)  # type: ignore[arg-type]
+    assert again.replayed and again.id == receipt.id
+    assert [line.id for line in again.lines] == [line.id for line in receipt.lines]
+    assert _on_hand(any_db, w.products[0], w.locations[0]) == 8
+
+
+def test_place_order_returns_a_persistent_order_with_nothing_left_to_write(
+    sqlite_db: Database,
+) -> None:
+    """The ORM objects are attached as if loaded: no second INSERT at commit, lazy loads work,
+    and later changes are ordinary UPDATEs."""
+    w = _world(sqlite_db)
+    with sqlite_db.session() as session:
+        order = place_order(
+            session=session,
+            customer_id=w.customers[0],
+            location_id=w.locations[0],
+            lines=[LineRequest(w.products[0], 1)],
+        )
+        assert inspect(order).persistent and not session.new and not session.dirty
+        assert order.location.code == "LOC0" and order.lines[0].product.sku == "SKU-000"
+        order.ship_mode = "Second Class"
+    with sqlite_db.read_session() as session:
+        assert session.scalar(select(func.count()).select_from(OrderLine)) == 1
+        assert get_order(session=session, order_id=order.id).ship_mode == "Second Class"
 
 
 def test_place_order_insufficient_stock_names_every_short_line(any_db: Database) -> None:

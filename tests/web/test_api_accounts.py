@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi.testclient import TestClient
 
+from shelfwise.store.accounts import principal_for_api_token, revoke_api_token
 from shelfwise.store.schema import head_revision
 from tests.web.conftest import Shop, sign_in
 from tests.web.shop import EMAILS, PASSWORD, bearer, csrf_from, on_hand
@@ -102,6 +103,34 @@ def test_me_and_revoking_the_current_token(client: TestClient) -> None:
     assert (me["email"], me["role"], me["customer_id"]) == (EMAILS["staff"], "staff", None)
     assert client.delete("/api/v1/auth/tokens/current", headers=auth).status_code == 204
     assert client.get("/api/v1/auth/me", headers=auth).status_code == 401
+
+
+def test_a_token_revoked_elsewhere_works_until_its_check_is_forgotten(
+    client: TestClient, shop: Shop
+) -> None:
+    """A checked token is remembered for a few seconds (TokenCache), so a revocation made
+    outside this server (the CLI, another process) takes effect when that memory ends."""
+    headers = bearer(shop.ids, "customer_a")
+    assert client.get("/api/v1/auth/me", headers=headers).status_code == 200
+    with shop.db.session() as session:
+        principal = principal_for_api_token(session=session, token=shop.ids.tokens["customer_a"])
+        assert principal is not None and principal.token_id is not None
+        revoke_api_token(session=session, token_id=principal.token_id)
+    assert client.get("/api/v1/auth/me", headers=headers).status_code == 200  # remembered
+    shop.app.state.token_cache.forget(principal.token_id)
+    assert client.get("/api/v1/auth/me", headers=headers).status_code == 401
+
+
+def test_a_revoked_token_is_refused_once_its_check_expires(client: TestClient, shop: Shop) -> None:
+    shop.app.state.token_cache.ttl = 0  # nothing is remembered
+    headers = bearer(shop.ids, "customer_b")
+    assert client.get("/api/v1/auth/me", headers=headers).status_code == 200
+    with shop.db.session() as session:
+        principal = principal_for_api_token(session=session, token=shop.ids.tokens["customer_b"])
+        assert principal is not None and principal.token_id is not None
+        revoke_api_token(session=session, token_id=principal.token_id)
+    response = client.get("/api/v1/auth/me", headers=headers)
+    assert response.status_code == 401 and response.json()["error"]["code"] == "invalid_token"
 
 
 def test_revoking_without_a_bearer_token(client: TestClient, shop: Shop) -> None:

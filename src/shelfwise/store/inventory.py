@@ -18,10 +18,24 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from functools import lru_cache
+from typing import Any
 
-from sqlalchemy import and_, func, insert, select, update
+from sqlalchemy import (
+    Connection,
+    CursorResult,
+    Select,
+    and_,
+    bindparam,
+    func,
+    insert,
+    select,
+    update,
+)
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session, make_transient_to_detached, selectinload
+from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.sql.elements import BindParameter
 
 from shelfwise.store.errors import (
     IdempotencyConflict,
@@ -234,6 +248,48 @@ def _merge_lines(lines: Sequence[LineRequest]) -> list[LineRequest]:
     return [LineRequest(pid, qty, disc) for (pid, disc), qty in merged.items()]
 
 
+@dataclass(frozen=True)
+class ReceiptLine:
+    id: int
+    line_no: int
+    product_id: int
+    sku: str
+    name: str
+    quantity: int
+    unit_price: Decimal
+    discount: Decimal
+
+
+@dataclass(frozen=True)
+class ReceiptEvent:
+    id: int
+    status: OrderStatus
+    occurred_at: datetime
+    note: str | None
+
+
+@dataclass(frozen=True)
+class OrderReceipt:
+    """An order as placed, as plain data: what the API answers with, built from the values the
+    rows were written with (no ORM objects, no read-back). `replayed` is True when the
+    idempotency key had already made this order and nothing changed now."""
+
+    id: int
+    customer_id: int
+    location_id: int
+    location_name: str
+    status: OrderStatus
+    priority: Priority
+    ship_mode: str | None
+    ordered_at: datetime
+    idempotency_key: str | None
+    request_fingerprint: str | None
+    created_at: datetime
+    lines: tuple[ReceiptLine, ...]
+    events: tuple[ReceiptEvent, ...]
+    replayed: bool
+
+
 def place_order(
     *,
     session: Session,
@@ -248,98 +304,350 @@ def place_order(
     """Create an order and take its stock from `location_id`, all or nothing.
 
     Raises `InsufficientStock` listing every short line. With an idempotency key, a retried
-    request returns the order the first attempt created (and changes nothing).
+    request returns the order the first attempt created (and changes nothing). The order comes
+    back as a persistent `Order` with its lines and events loaded; `place_order_receipt` does
+    the same work and returns plain data, for callers that only answer with it.
     """
-    merged = _merge_lines(lines)
-    fingerprint = _fingerprint(location_id, merged, priority)
-    if idempotency_key is not None:
-        if not 1 <= len(idempotency_key) <= 128:
-            raise InvalidRequest("an idempotency key has 1 to 128 characters")
-        existing = _existing_order(session, customer_id, idempotency_key, fingerprint)
-        if existing is not None:
-            return existing
-    try:
-        with session.begin_nested():
-            return _create_order(
-                session,
-                customer_id=customer_id,
-                location_id=location_id,
-                lines=merged,
-                idempotency_key=idempotency_key,
-                fingerprint=fingerprint,
-                priority=priority,
-                ship_mode=ship_mode,
-                ordered_at=ordered_at or utcnow(),
-            )
-    except IntegrityError:
-        # Two retries of one request raced; the other one won. Return its order.
-        if idempotency_key is None:
-            raise
-        existing = _existing_order(session, customer_id, idempotency_key, fingerprint)
-        if existing is None:
-            raise
-        return existing
+    receipt, existing = _place(
+        session,
+        customer_id=customer_id,
+        location_id=location_id,
+        lines=lines,
+        idempotency_key=idempotency_key,
+        priority=priority,
+        ship_mode=ship_mode,
+        ordered_at=ordered_at,
+    )
+    return existing if existing is not None else _persistent_order(session, receipt)
 
 
-def _create_order(
+def place_order_receipt(
+    *,
+    session: Session,
+    customer_id: int,
+    location_id: int,
+    lines: Sequence[LineRequest],
+    idempotency_key: str | None = None,
+    priority: Priority = Priority.MEDIUM,
+    ship_mode: str | None = None,
+    ordered_at: datetime | None = None,
+) -> OrderReceipt:
+    """`place_order`, answered with an `OrderReceipt` instead of ORM objects (the API's hot
+    path: building and attaching ORM objects would cost as much as three more statements)."""
+    receipt, existing = _place(
+        session,
+        customer_id=customer_id,
+        location_id=location_id,
+        lines=lines,
+        idempotency_key=idempotency_key,
+        priority=priority,
+        ship_mode=ship_mode,
+        ordered_at=ordered_at,
+    )
+    return receipt if existing is None else _receipt_of(existing)
+
+
+# The statements of an order, built once: building a statement costs more than running it
+# (SQLAlchemy caches the compiled form per statement object), and checkout is the hot path.
+_ORDER_CONTEXT_COLUMNS = (
+    select(Location.name)
+    .where(Location.id == bindparam("location_id"))
+    .scalar_subquery()
+    .label("location_name"),
+    select(Location.code)
+    .where(Location.id == bindparam("location_id"))
+    .scalar_subquery()
+    .label("location_code"),
+    select(Customer.id)
+    .where(Customer.id == bindparam("customer_id"))
+    .scalar_subquery()
+    .label("customer_id"),
+    select(Order.id)
+    .where(Order.customer_id == bindparam("customer_id"), Order.idempotency_key == bindparam("key"))
+    .scalar_subquery()
+    .label("existing_order_id"),
+)
+
+
+@lru_cache(maxsize=64)
+def _order_products(count: int) -> Select[Any]:
+    """One row per ordered product (price, activity, best promotion running on `day`, units
+    available at the location), each carrying the location, whether the customer exists, and
+    the order the idempotency key already made. One statement per number of products
+    (`product_0`...): an "expanding" IN list would be re-rendered on every execution."""
+    ids: list[BindParameter[int]] = [bindparam(f"product_{number}") for number in range(count)]
+    promotion = (
+        select(Promotion.product_id, func.max(Promotion.discount).label("discount"))
+        .where(
+            Promotion.product_id.in_(ids),
+            Promotion.starts_on <= bindparam("day"),
+            Promotion.ends_on >= bindparam("day"),
+        )
+        .group_by(Promotion.product_id)
+        .subquery()
+    )
+    return (
+        select(
+            Product.id,
+            Product.sku,
+            Product.name,
+            Product.unit_price,
+            Product.active,
+            promotion.c.discount,
+            (StockLevel.on_hand - StockLevel.reserved).label("available"),
+            *_ORDER_CONTEXT_COLUMNS,
+        )
+        .outerjoin(promotion, promotion.c.product_id == Product.id)
+        .outerjoin(
+            StockLevel,
+            and_(
+                StockLevel.product_id == Product.id,
+                StockLevel.location_id == bindparam("location_id"),
+            ),
+        )
+        .where(Product.id.in_(ids))
+    )
+
+
+_ORDER_CONTEXT = select(*_ORDER_CONTEXT_COLUMNS)  # the same, when no product exists
+_TAKE_STOCK = (
+    update(StockLevel)
+    .where(
+        StockLevel.product_id == bindparam("take_product"),
+        StockLevel.location_id == bindparam("take_location"),
+        StockLevel.on_hand - StockLevel.reserved >= bindparam("take_quantity"),
+    )
+    .values(on_hand=StockLevel.on_hand - bindparam("take_quantity"))
+)
+_AVAILABLE = select(StockLevel.on_hand - StockLevel.reserved).where(
+    StockLevel.product_id == bindparam("take_product"),
+    StockLevel.location_id == bindparam("take_location"),
+)
+_INSERT_ORDER = insert(Order)
+_INSERT_LINE = insert(OrderLine)
+_INSERT_EVENT = insert(OrderEvent)
+_INSERT_MOVEMENTS = insert(StockMovement)
+# A plain named savepoint: the same SQL on SQLite, PostgreSQL and MySQL, without the cost of
+# SQLAlchemy's nested-transaction bookkeeping (which this Core-only block does not need).
+_SAVEPOINT = "shelfwise_place_order"
+
+
+@dataclass(frozen=True)
+class _OrderedProduct:
+    sku: str
+    name: str
+    unit_price: Decimal
+    active: bool
+    promotion: Decimal
+    available: int  # when it was read, without a lock: the conditional UPDATE decides
+
+
+def _place(
     session: Session,
     *,
     customer_id: int,
     location_id: int,
-    lines: list[LineRequest],
+    lines: Sequence[LineRequest],
     idempotency_key: str | None,
-    fingerprint: str,
     priority: Priority,
     ship_mode: str | None,
-    ordered_at: datetime,
-) -> Order:
-    # Checkout is the hot path: one query per concern, the lines and the ledger in batches.
-    if session.get(Customer, customer_id) is None:
+    ordered_at: datetime | None,
+) -> tuple[OrderReceipt, Order | None]:
+    """Checkout in as few statements as it takes: one read for the products, their stock, the
+    location, the customer and the idempotency key; then, in a savepoint, the order, its lines
+    and event, one conditional stock UPDATE per line and the ledger rows. Returns the receipt,
+    or the earlier order (ORM) when the key had already made it."""
+    merged = _merge_lines(lines)
+    fingerprint = _fingerprint(location_id, merged, priority)
+    if idempotency_key is not None and not 1 <= len(idempotency_key) <= 128:
+        raise InvalidRequest("an idempotency key has 1 to 128 characters")
+    now = utcnow()
+    ordered_at = ordered_at or now
+    session.flush()  # the caller's pending changes must be visible to the Core statements
+    connection = session.connection()
+    ids = [line.product_id for line in merged]
+    context: dict[str, object] = {
+        "day": ordered_at.date(),
+        "location_id": location_id,
+        "customer_id": customer_id,
+        "key": idempotency_key,
+    }
+    context.update((f"product_{number}", pid) for number, pid in enumerate(ids))
+    rows = connection.execute(_order_products(len(ids)), context).all()
+    head = rows[0] if rows else connection.execute(_ORDER_CONTEXT, context).one()
+    location_name, location_code = head.location_name, head.location_code
+    if head.existing_order_id is not None:
+        assert idempotency_key is not None
+        existing = _existing_order(session, customer_id, idempotency_key, fingerprint)
+        if existing is not None:
+            return _receipt_of(existing), existing
+    if head.customer_id is None:
         raise NotFound(f"customer {customer_id} does not exist")
-    location = _location(session, location_id)
-    ids = [line.product_id for line in lines]
-    products, promotions = _products_with_promotions(session, ids, ordered_at.date())
+    if location_name is None:
+        raise NotFound(f"location {location_id} does not exist")
+    products = {
+        row.id: _OrderedProduct(
+            sku=row.sku,
+            name=row.name,
+            unit_price=row.unit_price,
+            active=bool(row.active),
+            promotion=Decimal(row.discount) if row.discount is not None else Decimal("0"),
+            available=int(row.available or 0),
+        )
+        for row in rows
+    }
     missing = [pid for pid in ids if pid not in products]
     if missing:
         raise NotFound(f"product(s) {', '.join(map(str, missing))} do not exist")
     inactive = [products[pid].sku for pid in ids if not products[pid].active]
     if inactive:
         raise InvalidRequest(f"product(s) {', '.join(inactive)} are no longer sold")
+    short = [
+        Shortage(pid, products[pid].sku, location_code, qty, products[pid].available)
+        for pid, qty in ((line.product_id, line.quantity) for line in merged)
+        if qty > products[pid].available
+    ]
+    if short:  # sold out already: refused before writing anything
+        raise InsufficientStock(sorted(short, key=lambda s: s.product_id))
 
-    order = Order(
-        customer_id=customer_id,
-        location_id=location_id,
-        status=OrderStatus.PENDING,
-        priority=priority,
-        ship_mode=ship_mode,
-        ordered_at=ordered_at,
-        idempotency_key=idempotency_key,
-        request_fingerprint=fingerprint if idempotency_key else None,
-        lines=[
-            OrderLine(
+    connection.exec_driver_sql(f"SAVEPOINT {_SAVEPOINT}")
+    try:
+        receipt = _write_order(
+            connection,
+            customer_id=customer_id,
+            location_id=location_id,
+            location_name=location_name,
+            location_code=location_code,
+            lines=merged,
+            products=products,
+            idempotency_key=idempotency_key,
+            fingerprint=fingerprint,
+            priority=priority,
+            ship_mode=ship_mode,
+            ordered_at=ordered_at,
+            now=now,
+        )
+    except BaseException as exc:
+        connection.exec_driver_sql(f"ROLLBACK TO SAVEPOINT {_SAVEPOINT}")
+        connection.exec_driver_sql(f"RELEASE SAVEPOINT {_SAVEPOINT}")
+        if isinstance(exc, IntegrityError) and idempotency_key is not None:
+            # Two retries of one request raced; the other one won. Return its order.
+            existing = _existing_order(session, customer_id, idempotency_key, fingerprint)
+            if existing is not None:
+                return _receipt_of(existing), existing
+        raise
+    connection.exec_driver_sql(f"RELEASE SAVEPOINT {_SAVEPOINT}")
+    return receipt, None
+
+
+def _write_order(
+    connection: Connection,
+    *,
+    customer_id: int,
+    location_id: int,
+    location_name: str,
+    location_code: str,
+    lines: list[LineRequest],
+    products: dict[int, _OrderedProduct],
+    idempotency_key: str | None,
+    fingerprint: str,
+    priority: Priority,
+    ship_mode: str | None,
+    ordered_at: datetime,
+    now: datetime,
+) -> OrderReceipt:
+    stamps = {"created_at": now, "updated_at": now}
+    order_id = _inserted_id(
+        connection.execute(
+            _INSERT_ORDER,
+            {
+                "customer_id": customer_id,
+                "location_id": location_id,
+                "status": OrderStatus.PENDING,
+                "priority": priority,
+                "ship_mode": ship_mode,
+                "ordered_at": ordered_at,
+                "external_ref": None,
+                "idempotency_key": idempotency_key,
+                "request_fingerprint": fingerprint if idempotency_key else None,
+                **stamps,
+            },
+        )
+    )  # a duplicate idempotency key fails here, before stock moves
+
+    placed = []
+    for number, line in enumerate(lines, start=1):
+        product = products[line.product_id]
+        discount = max(line.discount, product.promotion)
+        line_id = _inserted_id(
+            connection.execute(
+                _INSERT_LINE,
+                {
+                    "order_id": order_id,
+                    "line_no": number,
+                    "product_id": line.product_id,
+                    "quantity": line.quantity,
+                    "unit_price": product.unit_price,
+                    "discount": discount,
+                    **stamps,
+                },
+            )
+        )
+        placed.append(
+            ReceiptLine(
+                id=line_id,
                 line_no=number,
                 product_id=line.product_id,
+                sku=product.sku,
+                name=product.name,
                 quantity=line.quantity,
-                unit_price=products[line.product_id].unit_price,
-                discount=max(line.discount, promotions.get(line.product_id, Decimal("0"))),
+                unit_price=product.unit_price,
+                discount=discount,
             )
-            for number, line in enumerate(lines, start=1)
-        ],
-        events=[OrderEvent(status=OrderStatus.PENDING, occurred_at=ordered_at)],
+        )
+    event_id = _inserted_id(
+        connection.execute(
+            _INSERT_EVENT,
+            {
+                "order_id": order_id,
+                "status": OrderStatus.PENDING,
+                "occurred_at": ordered_at,
+                "note": None,
+                **stamps,
+            },
+        )
     )
-    session.add(order)
-    session.flush()  # a duplicate idempotency key fails here, before any stock moves
-
-    # Lock rows in one global order (by product id) so concurrent orders cannot deadlock.
-    shortages = [
-        _shortage(session, products[line.product_id], location, line.quantity)
-        for line in sorted(order.lines, key=lambda ol: ol.product_id)
-        if not _change_balance(session, line.product_id, location_id, -line.quantity)
-    ]
+    # Stock last, just before the ledger and the commit: a decrement locks its row until then
+    # (on PostgreSQL and MySQL), so other buyers of the product wait as little as possible.
+    # Rows are locked in one global order (by product id) so concurrent orders cannot deadlock.
+    shortages = []
+    for line in sorted(lines, key=lambda ol: ol.product_id):
+        taken = connection.execute(
+            _TAKE_STOCK,
+            {
+                "take_product": line.product_id,
+                "take_location": location_id,
+                "take_quantity": line.quantity,
+            },
+        )
+        if taken.rowcount != 1:
+            available = connection.scalar(
+                _AVAILABLE, {"take_product": line.product_id, "take_location": location_id}
+            )
+            shortages.append(
+                Shortage(
+                    product_id=line.product_id,
+                    sku=products[line.product_id].sku,
+                    location_code=location_code,
+                    requested=line.quantity,
+                    available=int(available or 0),
+                )
+            )
     if shortages:
         raise InsufficientStock(shortages)
-    session.execute(
-        insert(StockMovement),
+
+    connection.execute(
+        _INSERT_MOVEMENTS,
         [
             {
                 "product_id": line.product_id,
@@ -348,39 +656,118 @@ def _create_order(
                 "quantity": -line.quantity,
                 "occurred_at": ordered_at,
                 "order_line_id": line.id,
+                **stamps,
             }
-            for line in order.lines
+            for line in placed
         ],
     )
-    return order
+    return OrderReceipt(
+        id=order_id,
+        customer_id=customer_id,
+        location_id=location_id,
+        location_name=location_name,
+        status=OrderStatus.PENDING,
+        priority=priority,
+        ship_mode=ship_mode,
+        ordered_at=ordered_at,
+        idempotency_key=idempotency_key,
+        request_fingerprint=fingerprint if idempotency_key else None,
+        created_at=now,
+        lines=tuple(placed),
+        events=(ReceiptEvent(event_id, OrderStatus.PENDING, ordered_at, None),),
+        replayed=False,
+    )
 
 
-def _products_with_promotions(
-    session: Session, product_ids: list[int], day: date
-) -> tuple[dict[int, Product], dict[int, Decimal]]:
-    """The ordered products and the best promotion running on `day`, in one query."""
-    promotion = (
-        select(Promotion.product_id, func.max(Promotion.discount).label("discount"))
-        .where(
-            Promotion.product_id.in_(product_ids),
-            Promotion.starts_on <= day,
-            Promotion.ends_on >= day,
+def _inserted_id(result: CursorResult[Any]) -> int:
+    key = result.inserted_primary_key
+    if key is None:
+        raise RuntimeError("the database did not report the id of the inserted row")
+    return int(key[0])
+
+
+def _receipt_of(order: Order) -> OrderReceipt:
+    """The receipt of an order read back from the store (an idempotent replay)."""
+    return OrderReceipt(
+        id=order.id,
+        customer_id=order.customer_id,
+        location_id=order.location_id,
+        location_name=order.location.name,
+        status=order.status,
+        priority=order.priority,
+        ship_mode=order.ship_mode,
+        ordered_at=order.ordered_at,
+        idempotency_key=order.idempotency_key,
+        request_fingerprint=order.request_fingerprint,
+        created_at=order.created_at,
+        lines=tuple(
+            ReceiptLine(
+                id=line.id,
+                line_no=line.line_no,
+                product_id=line.product_id,
+                sku=line.product.sku,
+                name=line.product.name,
+                quantity=line.quantity,
+                unit_price=line.unit_price,
+                discount=line.discount,
+            )
+            for line in order.lines
+        ),
+        events=tuple(ReceiptEvent(e.id, e.status, e.occurred_at, e.note) for e in order.events),
+        replayed=True,
+    )
+
+
+def _persistent_order(session: Session, receipt: OrderReceipt) -> Order:
+    """The ORM objects of a just-written order, attached to the session as if loaded from the
+    store (`make_transient_to_detached`: no history, so nothing is written again), without
+    reading them back. Its location and products load lazily when asked for."""
+    stamps = {"created_at": receipt.created_at, "updated_at": receipt.created_at}
+    order = Order(
+        id=receipt.id,
+        customer_id=receipt.customer_id,
+        location_id=receipt.location_id,
+        status=receipt.status,
+        priority=receipt.priority,
+        ship_mode=receipt.ship_mode,
+        ordered_at=receipt.ordered_at,
+        external_ref=None,
+        idempotency_key=receipt.idempotency_key,
+        request_fingerprint=receipt.request_fingerprint,
+        **stamps,
+    )
+    lines = [
+        OrderLine(
+            id=line.id,
+            order_id=receipt.id,
+            line_no=line.line_no,
+            product_id=line.product_id,
+            quantity=line.quantity,
+            unit_price=line.unit_price,
+            discount=line.discount,
+            **stamps,
         )
-        .group_by(Promotion.product_id)
-        .subquery()
-    )
-    rows = session.execute(
-        select(Product, promotion.c.discount)
-        .outerjoin(promotion, promotion.c.product_id == Product.id)
-        .where(Product.id.in_(product_ids))
-    )
-    products: dict[int, Product] = {}
-    discounts: dict[int, Decimal] = {}
-    for product, discount in rows:
-        products[product.id] = product
-        if discount is not None:
-            discounts[product.id] = Decimal(discount)
-    return products, discounts
+        for line in receipt.lines
+    ]
+    events = [
+        OrderEvent(
+            id=event.id,
+            order_id=receipt.id,
+            status=event.status,
+            occurred_at=event.occurred_at,
+            note=event.note,
+            **stamps,
+        )
+        for event in receipt.events
+    ]
+    for row in (order, *lines, *events):
+        make_transient_to_detached(row)
+    set_committed_value(order, "lines", lines)
+    set_committed_value(order, "events", events)
+    for child in (*lines, *events):
+        set_committed_value(child, "order", order)
+    session.add_all([order, *lines, *events])
+    return order
 
 
 def get_order(*, session: Session, order_id: int) -> Order:

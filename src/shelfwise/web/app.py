@@ -23,7 +23,13 @@ from shelfwise.config import Settings, get_settings
 from shelfwise.store.db import Database
 from shelfwise.store.errors import StoreError
 from shelfwise.web.api.router import API_PREFIX, api_router
-from shelfwise.web.context import ApiError, LoginRequired, WebDatabase, from_store_error
+from shelfwise.web.context import (
+    ApiError,
+    LoginRequired,
+    TokenCache,
+    WebDatabase,
+    from_store_error,
+)
 from shelfwise.web.rendering import render
 from shelfwise.web.security import (
     MAX_BODY_BYTES,
@@ -222,6 +228,7 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.db = WebDatabase(db)
+    app.state.token_cache = TokenCache()
     app.state.settings = settings
     app.state.demo = demo
     _install_error_handlers(app)

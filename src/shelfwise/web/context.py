@@ -4,6 +4,7 @@ and errors in one shape, `{"error": {"code", "message", "fields"}}`."""
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import Any
@@ -124,6 +125,12 @@ def get_db(request: Request) -> WebDatabase:
     return db
 
 
+async def db_dependency(request: Request) -> WebDatabase:
+    """`get_db` for `Depends`: async, so FastAPI resolves it on the event loop (it runs a sync
+    dependency in the thread pool, a hop that costs more than the lookup)."""
+    return get_db(request)
+
+
 def get_web_session(request: Request) -> WebSession:
     session: WebSession = request.state.web_session
     return session
@@ -148,14 +155,70 @@ def bearer_token(request: Request) -> str | None:
     return token.strip()
 
 
+class TokenCache:
+    """Bearer tokens checked recently, and whom they stand for, kept for `ttl` seconds.
+
+    Checking a token is a database transaction; an API client sends the same token with every
+    call. A token revoked here (DELETE /api/v1/auth/tokens/current) stops working at once; one
+    revoked elsewhere (the CLI, another server process), or whose user was deactivated or has
+    expired, stops working within `ttl` seconds. Unknown tokens are never cached.
+    """
+
+    def __init__(self, ttl: float = 5.0, max_entries: int = 10_000) -> None:
+        self.ttl = ttl
+        self.max_entries = max_entries
+        self._entries: dict[str, tuple[float, Principal]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, token: str) -> Principal | None:
+        entry = self._entries.get(token)
+        if entry is None or entry[0] <= time.monotonic():
+            return None
+        return entry[1]
+
+    def put(self, token: str, principal: Principal) -> None:
+        with self._lock:
+            if len(self._entries) >= self.max_entries:
+                self._entries.clear()  # rare; every token is simply checked again
+            self._entries[token] = (time.monotonic() + self.ttl, principal)
+
+    def forget(self, token_id: int) -> None:
+        with self._lock:
+            for token, (_, principal) in list(self._entries.items()):
+                if principal.token_id == token_id:
+                    del self._entries[token]
+
+
+def get_token_cache(request: Request) -> TokenCache:
+    cache: TokenCache = request.app.state.token_cache
+    return cache
+
+
+def known_principal(request: Request) -> tuple[bool, Principal | None]:
+    """Who is asking, if that is known without the database: (True, principal) when this
+    request was resolved already or carries a recently checked bearer token, else (False,
+    None) and `resolve_principal` must ask the store."""
+    if hasattr(request.state, "principal"):
+        cached: Principal | None = request.state.principal
+        return True, cached
+    token = bearer_token(request)
+    if token is None:
+        return False, None
+    principal = get_token_cache(request).get(token)
+    if principal is None:
+        return False, None
+    request.state.principal = principal
+    request.state.via_cookie = False
+    return True, principal
+
+
 def resolve_principal(request: Request) -> Principal | None:
     """Who is asking: the bearer token's user, else the signed-in session's, else nobody.
     Resolved once per request; a revoked or expired session cookie is cleared."""
-    if hasattr(request.state, "principal"):
-        cached: Principal | None = request.state.principal
-        return cached
+    known, principal = known_principal(request)
+    if known:
+        return principal
     db = get_db(request)
-    principal: Principal | None = None
     via_cookie = False
     token = bearer_token(request)
     if token is not None:
@@ -168,6 +231,7 @@ def resolve_principal(request: Request) -> Principal | None:
                 "the API token is unknown, revoked or expired; create a new one",
                 headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
             )
+        get_token_cache(request).put(token, principal)
     else:
         web_session = get_web_session(request)
         if web_session.auth_token:

@@ -21,10 +21,16 @@ from shelfwise.web.api.schemas import (
     UserPublic,
     error_responses,
 )
-from shelfwise.web.context import ApiError, WebDatabase, client_address, get_db
+from shelfwise.web.context import (
+    ApiError,
+    WebDatabase,
+    client_address,
+    db_dependency,
+    get_token_cache,
+)
 
 router = APIRouter(tags=["accounts"])
-Db = Annotated[WebDatabase, Depends(get_db)]
+Db = Annotated[WebDatabase, Depends(db_dependency)]
 
 
 @router.post("/users", response_model=UserPublic, status_code=201, responses=error_responses(422))
@@ -98,7 +104,7 @@ def issue_token(body: TokenCreate, request: Request, db: Db) -> TokenPublic:
 
 
 @router.delete("/auth/tokens/current", status_code=204, responses=error_responses(401, 422))
-def revoke_current_token(user: CurrentUser, db: Db) -> Response:
+def revoke_current_token(user: CurrentUser, db: Db, request: Request) -> Response:
     """Revoke the bearer token this request was sent with (sign out of the API)."""
     if user.token_id is None:
         raise ApiError(
@@ -109,6 +115,7 @@ def revoke_current_token(user: CurrentUser, db: Db) -> Response:
         )
     with db.session() as session:
         revoke_api_token(session=session, token_id=user.token_id)
+    get_token_cache(request).forget(user.token_id)
     return Response(status_code=204)
 
 

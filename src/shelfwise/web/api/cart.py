@@ -25,10 +25,10 @@ from shelfwise.web.api.schemas import (
     OrderPublic,
     error_responses,
 )
-from shelfwise.web.context import WebDatabase, get_db
+from shelfwise.web.context import WebDatabase, db_dependency
 
 router = APIRouter(prefix="/cart", tags=["cart"])
-Db = Annotated[WebDatabase, Depends(get_db)]
+Db = Annotated[WebDatabase, Depends(db_dependency)]
 IdempotencyKey = Annotated[
     str,
     Header(

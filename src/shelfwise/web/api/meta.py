@@ -9,11 +9,11 @@ from fastapi.responses import HTMLResponse
 
 from shelfwise.store.schema import current_revision
 from shelfwise.web.api.schemas import HealthPublic
-from shelfwise.web.context import WebDatabase, get_db
+from shelfwise.web.context import WebDatabase, db_dependency
 from shelfwise.web.rendering import render
 
 router = APIRouter(tags=["meta"])
-Db = Annotated[WebDatabase, Depends(get_db)]
+Db = Annotated[WebDatabase, Depends(db_dependency)]
 METHODS = ("get", "post", "put", "patch", "delete")
 
 

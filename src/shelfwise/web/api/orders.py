@@ -9,21 +9,25 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Query, Response
+from starlette.concurrency import run_in_threadpool
 
 from shelfwise.store.accounts import Principal
 from shelfwise.store.carts import (
+    OrderLineView,
+    OrderView,
+    TimelineStep,
     cancel_customer_order,
     list_orders,
     order_view,
     place_customer_order,
 )
-from shelfwise.store.inventory import LineRequest
+from shelfwise.store.inventory import LineRequest, OrderReceipt, place_order_receipt
 from shelfwise.web.api.deps import CurrentCustomer, CurrentUser, IdPath
 from shelfwise.web.api.schemas import OrderCreate, OrderPublic, OrdersPublic, error_responses
-from shelfwise.web.context import WebDatabase, get_db
+from shelfwise.web.context import WebDatabase, db_dependency
 
 router = APIRouter(prefix="/orders", tags=["orders"])
-Db = Annotated[WebDatabase, Depends(get_db)]
+Db = Annotated[WebDatabase, Depends(db_dependency)]
 IdempotencyKey = Annotated[
     str,
     Header(
@@ -49,7 +53,7 @@ def _scope(user: Principal) -> int | None:
         **error_responses(401, 403, 404, 409, 422),
     },
 )
-def place(
+async def place(
     order: OrderCreate,
     response: Response,
     user: CurrentCustomer,
@@ -59,24 +63,69 @@ def place(
     """Place an order. Retrying with the same Idempotency-Key and lines returns the first
     order (200, `Idempotent-Replayed: true`); other lines under the same key are refused (422).
     Short stock is 409 with every short line in `error.shortages`."""
+    # The store work runs in the thread pool, one hop; the route itself is async because
+    # FastAPI validates the answer of a sync route in a second thread hop.
     assert user.customer_id is not None
+    view, replayed = await run_in_threadpool(
+        _place_order, db, user.customer_id, order, idempotency_key
+    )
+    if replayed:
+        response.status_code = 200
+        response.headers["Idempotent-Replayed"] = "true"
+    return OrderPublic.of(view)
+
+
+def _place_order(
+    db: WebDatabase, customer_id: int, order: OrderCreate, idempotency_key: str
+) -> tuple[OrderView, bool]:
+    lines = [LineRequest(line.product_id, line.quantity) for line in order.lines]
+    if order.location_id is not None:
+        # The hot path: the inventory service's receipt is the answer, no ORM objects.
+        with db.session() as session:
+            receipt = place_order_receipt(
+                session=session,
+                customer_id=customer_id,
+                location_id=order.location_id,
+                lines=lines,
+                idempotency_key=idempotency_key,
+            )
+        return _view_of_receipt(receipt), receipt.replayed
     with db.session() as session:
         placed = place_customer_order(
             session=session,
-            customer_id=user.customer_id,
-            lines=[LineRequest(line.product_id, line.quantity) for line in order.lines],
+            customer_id=customer_id,
+            lines=lines,
             idempotency_key=idempotency_key,
-            location_id=order.location_id,
         )
-    if placed.replayed:
-        response.status_code = 200
-        response.headers["Idempotent-Replayed"] = "true"
     if placed.view is not None:
-        return OrderPublic.of(placed.view)
+        return placed.view, placed.replayed
     with db.read_session() as session:
-        return OrderPublic.of(
-            order_view(session=session, order_id=placed.order_id, customer_id=user.customer_id)
-        )
+        view = order_view(session=session, order_id=placed.order_id, customer_id=customer_id)
+    return view, placed.replayed
+
+
+def _view_of_receipt(receipt: OrderReceipt) -> OrderView:
+    return OrderView(
+        id=receipt.id,
+        customer_id=receipt.customer_id,
+        status=receipt.status,
+        ordered_at=receipt.ordered_at,
+        location_id=receipt.location_id,
+        location_name=receipt.location_name,
+        lines=[
+            OrderLineView(
+                line_no=line.line_no,
+                product_id=line.product_id,
+                sku=line.sku,
+                name=line.name,
+                quantity=line.quantity,
+                unit_price=line.unit_price,
+                discount=line.discount,
+            )
+            for line in receipt.lines
+        ],
+        events=[TimelineStep(e.status, e.occurred_at, e.note) for e in receipt.events],
+    )
 
 
 @router.get("", response_model=OrdersPublic, responses=error_responses(401, 403, 422))

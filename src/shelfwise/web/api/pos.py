@@ -19,10 +19,10 @@ from shelfwise.web.api.schemas import (
     TokenPublic,
     error_responses,
 )
-from shelfwise.web.context import ApiError, WebDatabase, get_db
+from shelfwise.web.context import ApiError, WebDatabase, db_dependency
 
 router = APIRouter(prefix="/pos", tags=["point of sale"])
-Db = Annotated[WebDatabase, Depends(get_db)]
+Db = Annotated[WebDatabase, Depends(db_dependency)]
 
 
 @router.post(

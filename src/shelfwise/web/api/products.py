@@ -25,10 +25,10 @@ from shelfwise.web.api.schemas import (
     ProductsPublic,
     error_responses,
 )
-from shelfwise.web.context import ApiError, WebDatabase, get_db
+from shelfwise.web.context import ApiError, WebDatabase, db_dependency
 
 router = APIRouter(tags=["catalogue"])
-Db = Annotated[WebDatabase, Depends(get_db)]
+Db = Annotated[WebDatabase, Depends(db_dependency)]
 Price = Annotated[Decimal | None, Query(ge=0, le=10**9, max_digits=12, decimal_places=2)]
 
 

@@ -14,7 +14,7 @@ from shelfwise.web.context import (
     ApiError,
     LoginRequired,
     WebDatabase,
-    get_db,
+    db_dependency,
     get_web_session,
     resolve_principal,
 )
@@ -62,7 +62,7 @@ def browser_cart(request: Request, principal: Principal | None) -> CartOwner:
     return CartOwner(visitor_key=get_web_session(request).ensure_visitor_key())
 
 
-Db = Annotated[WebDatabase, Depends(get_db)]
+Db = Annotated[WebDatabase, Depends(db_dependency)]
 Session = Annotated[WebSession, Depends(get_web_session)]
 MaybeUser = Annotated[Principal | None, Depends(page_principal)]
 User = Annotated[Principal, Depends(signed_in)]
