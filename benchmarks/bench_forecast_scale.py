@@ -3,7 +3,10 @@
 Everything a training run does is timed per stage: building the gold panel, loading it,
 classifying, the rolling-origin backtest of every candidate (4 windows), the per-segment
 choice, conformal intervals, the reconciliation backtest, the final fit, and predicting with
-intervals at every level. Peak memory is the process's maximum resident set size.
+intervals at every level. Memory: the forecasting process's peak resident set size, and the
+peak proportional set size (PSS) of it and its worker processes together, sampled every second:
+the workers are forked and share most of their pages with it, which PSS counts once. The
+machine is shared: the load average before and after, and the CPU seconds used, are printed.
 
 Reference in the same run: a seasonal-naive forecast of the same panel (statsforecast, one
 call), the cheapest forecast there is; the ratio says how many times that the full run costs.
@@ -19,6 +22,7 @@ import os
 import resource
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -34,6 +38,57 @@ def peak_memory_gb() -> float:
     """Peak resident memory of this process, in GB (statsforecast's worker processes are forked
     from it and share most of its pages, so they are not added)."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2  # KiB on Linux
+
+
+class TreeMemory:
+    """Samples the PSS of this process and its descendants once a second; keeps the peak."""
+
+    def __init__(self, interval: float = 1.0) -> None:
+        self.interval = interval
+        self.peak_gb = 0.0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> TreeMemory:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            self.peak_gb = max(
+                self.peak_gb, sum(_pss_kib(pid) for pid in _tree(os.getpid())) / 1024**2
+            )
+
+
+def _tree(root: int) -> list[int]:
+    parents: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+                parents[int(entry.name)] = int(stat.rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+    found, frontier = [root], [root]
+    while frontier:
+        frontier = [pid for pid, parent in parents.items() if parent in frontier]
+        found += frontier
+    return found
+
+
+def _pss_kib(pid: int) -> int:
+    try:
+        rollup = Path(f"/proc/{pid}/smaps_rollup").read_text()
+    except OSError:
+        return 0
+    for line in rollup.splitlines():
+        if line.startswith("Pss:"):
+            return int(line.split()[1])
+    return 0
 
 
 def _log(stage: str) -> None:
@@ -53,7 +108,11 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv if argv is not None else [])
     series = args.products * args.locations
     stages: dict[str, float] = {}
-    with tempfile.TemporaryDirectory(prefix="bench-forecast-scale-") as folder:
+    load_before = os.getloadavg()
+    with (
+        tempfile.TemporaryDirectory(prefix="bench-forecast-scale-") as folder,
+        TreeMemory() as tree,
+    ):
         started = time.perf_counter()
         spec = PanelSpec(
             products=args.products,
@@ -68,6 +127,7 @@ def main(argv: list[str] | None = None) -> None:
             pool.apply(build_panel, (spec, Path(folder) / "warehouse.duckdb"))
         stages["build gold panel (not part of forecasting)"] = time.perf_counter() - started
 
+        cpu_before = os.times()
         started = time.perf_counter()
         panel = load_panel(Path(folder) / "warehouse.duckdb")
         stages["load + stock-out imputation"] = time.perf_counter() - started
@@ -102,6 +162,8 @@ def main(argv: list[str] | None = None) -> None:
         started = time.perf_counter()
         output = forecaster.predict(panel)
         stages["predict with intervals, all levels"] = time.perf_counter() - started
+        cpu_after = os.times()
+    load_after = os.getloadavg()
 
     forecasting = (
         stages["load + stock-out imputation"]
@@ -123,7 +185,27 @@ def main(argv: list[str] | None = None) -> None:
     print(f"| **forecasting total (load, fit, predict)** | **{forecasting:,.1f}** |")
     print(f"| reference: seasonal naive forecast alone | {reference:,.1f} |")
     print(f"ratio total / reference: {forecasting / reference:,.0f}x")
-    print(f"peak memory: {peak_memory_gb():.2f} GB")
+    cpu_self = cpu_after.user + cpu_after.system - cpu_before.user - cpu_before.system
+    cpu_workers = (
+        cpu_after.children_user
+        + cpu_after.children_system
+        - cpu_before.children_user
+        - cpu_before.children_system
+    )
+    print(
+        f"cpu seconds (load to predict): {cpu_self:,.0f} forecasting process, "
+        f"{cpu_workers:,.0f} workers"
+    )
+    print(
+        f"peak memory: {peak_memory_gb():.2f} GB resident (forecasting process); "
+        f"{tree.peak_gb:.2f} GB PSS with its workers"
+    )
+    print(
+        "load average (1, 5, 15 min) before: "
+        + ", ".join(f"{v:.2f}" for v in load_before)
+        + "; after: "
+        + ", ".join(f"{v:.2f}" for v in load_after)
+    )
     print(
         f"rows forecast: {len(output.bottom):,} bottom + {len(output.levels):,} aggregate; "
         f"reconciler {output.reconciler}"

@@ -285,7 +285,7 @@ def _holdout_accuracy(
     for model in models.global_:
         model.fit(panel.training_frame(), freq=history.freq)
         everything = everything.merge(
-            model.predict(holdout, history=None, future=future), on=[ID, DS]
+            model.predict(holdout, history=panel.training_frame(), future=future), on=[ID, DS]
         )
     everything = clip_negative(everything, models.aliases)
     scored = test.merge(everything, on=[ID, DS]).merge(chosen.drop(columns=["model"]), on=[ID, DS])

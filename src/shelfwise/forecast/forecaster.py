@@ -32,6 +32,7 @@ from shelfwise.forecast.data import DS, ID, DemandPanel, Y, future_exogenous
 from shelfwise.forecast.hierarchy import (
     BOTTOM,
     DENSE_LIMIT,
+    LEVELS,
     Hierarchy,
     aggregate,
     build_hierarchy,
@@ -68,6 +69,7 @@ from shelfwise.forecast.selection import (
 Progress = Callable[[str], None]
 RECONCILERS = ("BottomUp", "MinTrace")
 UPPER_MODEL = "DynamicOptimizedTheta"
+UPPER_LEVELS = tuple(level for level in LEVELS if level != BOTTOM)
 
 
 @dataclass(frozen=True)
@@ -189,11 +191,11 @@ class DemandForecaster:
             )
         shortest = int(segments.loc[segments["segment"] != "new", "history"].min()) - plan.span()
         models = models.usable_for(shortest)
-        cv = self._backtest(panel, train[train[ID].isin(eligible)], models)
+        cv = self._backtest(panel, _only_series(train, segment_of, eligible), models, timings)
         lap("backtest")
 
         say("choosing per segment")
-        scales = training_scales(train[train[DS] <= cv[CUTOFF].min()], panel.season_length)
+        scales = training_scales(train, panel.season_length, until=cv[CUTOFF].min())
         weights = panel.revenue_weights(28)
         calibration = cv[cv[WINDOW] < plan.n_calibration]
         calibration_scores = weighted_segment_score(
@@ -231,7 +233,7 @@ class DemandForecaster:
         if cfg.reconcile:
             say("reconciling the hierarchy")
             reconciler, upper_quantiles, levels_table, residuals = self._hierarchy_backtest(
-                panel, cv, eligible, scale, segment_of
+                panel, cv, eligible, scale, segment_of, scales
             )
             lap("reconcile")
 
@@ -261,7 +263,13 @@ class DemandForecaster:
         )
         return self
 
-    def _backtest(self, panel: DemandPanel, train: pd.DataFrame, models: ModelSet) -> pd.DataFrame:
+    def _backtest(
+        self,
+        panel: DemandPanel,
+        train: pd.DataFrame,
+        models: ModelSet,
+        timings: dict[str, float] | None = None,
+    ) -> pd.DataFrame:
         cfg = self.config
         cv = run_backtest(
             train,
@@ -271,6 +279,7 @@ class DemandForecaster:
             n_jobs=cfg.n_jobs,
             input_size=cfg.input_size,
             refit_global=cfg.refit_global,
+            timings=timings,
         )
         return attach_actuals(cv, panel.frame)
 
@@ -281,28 +290,22 @@ class DemandForecaster:
         eligible: pd.Index,
         bottom_scale: pd.Series,
         segment_of: pd.Series,
+        bottom_scales: pd.DataFrame,
     ) -> tuple[str, pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-        """Base forecasts at every level, both reconcilers per evaluation window, the better one."""
+        """Base forecasts at every level, both reconcilers per evaluation window, the better one.
+
+        `bottom_scales`: `training_scales` of the bottom series up to the first cutoff."""
         cfg, plan = self.config, self.config.plan()
         hierarchy = build_hierarchy(panel.attributes[panel.attributes[ID].isin(set(eligible))])
         level_of = hierarchy.level_of()
-        history = aggregate(panel.frame[panel.frame[ID].isin(set(eligible))], hierarchy, [Y])
-        upper_history = history[history[ID].map(level_of) != BOTTOM]
+        # Series outside the hierarchy (not eligible) are left out of the sums.
+        upper_history = aggregate(panel.frame, hierarchy, [Y], levels=UPPER_LEVELS)
         upper_cv = self._upper_base_backtest(upper_history, cv, hierarchy)
         bottom = cv[[ID, DS, CUTOFF, WINDOW, CHOSEN, Y, ACTUAL]]
         base = pd.concat([upper_cv, bottom], ignore_index=True)
-        upper_scales = training_scales(
-            upper_history[upper_history[DS] <= cv[CUTOFF].min()], panel.season_length
-        )
+        upper_scales = training_scales(upper_history, panel.season_length, until=cv[CUTOFF].min())
         scale = pd.concat([series_scale(upper_scales), bottom_scale])
-        all_scales = pd.concat(
-            [
-                upper_scales,
-                training_scales(
-                    panel.frame[panel.frame[DS] <= cv[CUTOFF].min()], panel.season_length
-                ),
-            ]
-        )
+        all_scales = pd.concat([upper_scales, bottom_scales])
 
         rows = []
         reconciled: dict[str, pd.DataFrame] = {}
@@ -390,9 +393,16 @@ class DemandForecaster:
                 n_jobs=cfg.n_jobs,
             ).rename(columns={UPPER_MODEL: CHOSEN})
             parts.append(clip_negative(theta, [CHOSEN]))
-        summed = aggregate(cv[[ID, DS, CUTOFF, CHOSEN]], hierarchy, [CHOSEN], keys=[DS, CUTOFF])
-        summed = summed[summed[ID].map(level_of).isin(set(sizes.index) - own - {BOTTOM})]
-        parts.append(summed)
+        summed_levels = [level for level in UPPER_LEVELS if level in set(sizes.index) - own]
+        parts.append(
+            aggregate(
+                cv[[ID, DS, CUTOFF, CHOSEN]],
+                hierarchy,
+                [CHOSEN],
+                keys=[DS, CUTOFF],
+                levels=summed_levels,
+            )
+        )
         upper = pd.concat(parts, ignore_index=True)
         windows = {c: i for i, c in enumerate(sorted(cv[CUTOFF].unique()))}
         upper[WINDOW] = upper[CUTOFF].map(windows).astype(int)
@@ -431,7 +441,7 @@ class DemandForecaster:
             local=local, global_=self.models_.global_, season_length=panel.season_length
         )
         models = models.only(recipe.models_needed(set(segment_of.unique())))
-        cv = self._backtest(panel, train[train[ID].isin(eligible)], models)
+        cv = self._backtest(panel, _only_series(train, segment_of, eligible), models)
         members = {s: [m for m in ms if m in models.aliases] for s, ms in recipe.ensemble.items()}
         cv = add_ensemble(cv, {s: ms for s, ms in members.items() if ms}, segment_of)
         return add_chosen(cv, recipe.choice, segment_of)
@@ -441,7 +451,7 @@ class DemandForecaster:
         plan = self.config.plan()
         cv = self.recipe_backtest(panel)
         train = panel.training_frame()
-        scales = training_scales(train[train[DS] <= cv[CUTOFF].min()], panel.season_length)
+        scales = training_scales(train, panel.season_length, until=cv[CUTOFF].min())
         evaluation = cv[cv[WINDOW] >= plan.n_calibration]
         summary = summarize(
             score_series(evaluation, [CHOSEN], scales, actual=ACTUAL), panel.revenue_weights(28)
@@ -474,9 +484,8 @@ class DemandForecaster:
         segment_of = segments.set_index(ID)["segment"]
         established = segment_of[segment_of != "new"].index
         needed = recipe.models_needed(set(segment_of.unique()))
-        forecasts = self._base_forecasts(
-            panel, train, established, needed, horizon, promotions, holidays
-        )
+        known = _only_series(train, segment_of, established)
+        forecasts = self._base_forecasts(panel, known, needed, horizon, promotions, holidays)
         forecasts = add_ensemble(
             forecasts,
             {
@@ -510,16 +519,17 @@ class DemandForecaster:
     def _base_forecasts(
         self,
         panel: DemandPanel,
-        train: pd.DataFrame,
-        established: pd.Index,
+        known: pd.DataFrame,
         needed: set[str],
         horizon: int,
         promotions: pd.DataFrame | None,
         holidays: set[pd.Timestamp] | None,
     ) -> pd.DataFrame:
+        """Every needed model's forecasts for the `known` (established) series, and
+        HistoricAverage over the whole history for the others (new series)."""
         assert self.models_ is not None
         cfg = self.config
-        known = train[train[ID].isin(set(established))]
+        established = set(known[ID].unique())
         parts: list[pd.DataFrame] = []
         local = [m for m in self.models_.local if str(m.alias) in needed]
         if local and len(known):
@@ -538,14 +548,21 @@ class DemandForecaster:
             if model.alias in needed and len(known):
                 parts.append(
                     model.predict(
-                        horizon, history=known, future=future[future[ID].isin(set(established))]
+                        horizon, history=known, future=future[future[ID].isin(established)]
                     )
                 )
         frame = future[[ID, DS]].copy()
         for part in parts:
             frame = frame.merge(part, on=[ID, DS], how="left")
-        fallback = local_forecast([HistoricAverage()], train, freq=panel.freq, h=horizon, n_jobs=1)
-        frame = frame.merge(fallback, on=[ID, DS], how="left", suffixes=("", "_fallback"))
+        # HistoricAverage over the whole history for the series the models above did not cover.
+        history = panel.training_frame()
+        if NEW_SERIES_MODEL in frame.columns:
+            history = history[~history[ID].isin(established)]
+        if len(history):
+            fallback = local_forecast(
+                [HistoricAverage()], history, freq=panel.freq, h=horizon, n_jobs=1
+            )
+            frame = frame.merge(fallback, on=[ID, DS], how="left", suffixes=("", "_fallback"))
         if f"{NEW_SERIES_MODEL}_fallback" in frame.columns:
             frame[NEW_SERIES_MODEL] = frame[NEW_SERIES_MODEL].fillna(
                 frame.pop(f"{NEW_SERIES_MODEL}_fallback")
@@ -565,8 +582,7 @@ class DemandForecaster:
         cfg = self.config
         hierarchy = build_hierarchy(panel.attributes)
         level_of = hierarchy.level_of()
-        history = aggregate(panel.frame, hierarchy, [Y])
-        upper_history = history[history[ID].map(level_of) != BOTTOM]
+        upper_history = aggregate(panel.frame, hierarchy, [Y], levels=UPPER_LEVELS)
         sizes = hierarchy.series.groupby("level").size()
         own = set(sizes[sizes <= cfg.upper_local_limit].index) - {BOTTOM}
         own_history = upper_history[upper_history[ID].map(level_of).isin(own)]
@@ -581,8 +597,8 @@ class DemandForecaster:
                 input_size=cfg.input_size,
             ).rename(columns={UPPER_MODEL: CHOSEN})
             parts.append(clip_negative(theta, [CHOSEN]))
-        summed = aggregate(bottom[[ID, DS, CHOSEN]], hierarchy, [CHOSEN])
-        parts.append(summed[summed[ID].map(level_of).isin(set(sizes.index) - own - {BOTTOM})])
+        summed_levels = [level for level in UPPER_LEVELS if level in set(sizes.index) - own]
+        parts.append(aggregate(bottom[[ID, DS, CHOSEN]], hierarchy, [CHOSEN], levels=summed_levels))
         base = pd.concat(parts, ignore_index=True)
         method = recipe.reconciler
         residuals = recipe.residuals
@@ -626,6 +642,14 @@ class DemandForecaster:
         columns = [ID, "product_id", "location_id", DS, "model", "yhat"]
         columns += [f"{side}_{level}" for level in self.config.levels for side in ("lo", "hi")]
         return table[columns].sort_values([ID, DS]).reset_index(drop=True)
+
+
+def _only_series(frame: pd.DataFrame, segment_of: pd.Series, ids: pd.Index) -> pd.DataFrame:
+    """The rows of the series in `ids`; `frame` itself when that is all of them (at M5 size a
+    copy of the panel is 1 GB)."""
+    if len(ids) == len(segment_of):
+        return frame
+    return frame[frame[ID].isin(set(ids))]
 
 
 def _interval_names(model: str) -> dict[str, str]:

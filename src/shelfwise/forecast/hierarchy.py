@@ -11,7 +11,8 @@ library densified S and ran out of 24 GB at 33,600 series) and reconciles bottom
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -43,6 +44,8 @@ class Hierarchy:
     membership: pd.DataFrame  # bottom unique_id, level, parent (the upper series it adds into)
     series: pd.DataFrame  # unique_id, level, for all series, in S's row order
     bottom: np.ndarray  # bottom ids in S's column order
+    # level -> for each bottom series (S's column order), the row of `series` it adds into
+    parent_rows: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
 
     @property
     def n_series(self) -> int:
@@ -65,6 +68,17 @@ class Hierarchy:
 
     def level_of(self) -> pd.Series:
         return self.series.set_index(ID)["level"]
+
+    def parents(self, level: str) -> np.ndarray:
+        """For each bottom series (S's column order), the row of `series` it adds into."""
+        if level not in self.parent_rows:
+            row_of = pd.Index(self.series[ID])
+            members = self.membership[self.membership["level"] == level]
+            column = pd.Index(self.bottom).get_indexer(members[ID])
+            rows = np.full(len(self.bottom), -1, dtype=np.int64)
+            rows[column] = row_of.get_indexer(members["parent"])
+            self.parent_rows[level] = rows
+        return self.parent_rows[level]
 
 
 def build_hierarchy(attributes: pd.DataFrame) -> Hierarchy:
@@ -99,17 +113,78 @@ def build_hierarchy(attributes: pd.DataFrame) -> Hierarchy:
     series = membership[["parent", "level"]].drop_duplicates().rename(columns={"parent": ID})
     series["order"] = series["level"].map({level: i for i, level in enumerate(LEVELS)})
     series = series.sort_values(["order", ID]).drop(columns="order").reset_index(drop=True)
-    return Hierarchy(membership=membership, series=series, bottom=a[ID].to_numpy())
+    hierarchy = Hierarchy(membership=membership, series=series, bottom=a[ID].to_numpy())
+    for level in LEVELS:
+        hierarchy.parents(level)
+    return hierarchy
 
 
 def aggregate(
-    frame: pd.DataFrame, hierarchy: Hierarchy, columns: list[str], keys: list[str] | None = None
+    frame: pd.DataFrame,
+    hierarchy: Hierarchy,
+    columns: list[str],
+    keys: list[str] | None = None,
+    *,
+    levels: Sequence[str] = LEVELS,
 ) -> pd.DataFrame:
-    """Sum bottom-level `columns` into every series of every level (bottom rows included)."""
+    """Sum bottom-level `columns` into every series of `levels` (bottom rows included by default).
+
+    Rows of series outside the hierarchy are ignored; a sum over values that are all missing is
+    missing. Sums are taken with `np.bincount` on integer codes, one level at a time: at M5 size
+    (22 M bottom rows) joining every row to its 7 parents took 150 M rows and 15 GB.
+    Rows come out by level, then series, then keys.
+    """
     keys = keys or [DS]
-    joined = frame[[ID, *keys, *columns]].merge(hierarchy.membership, on=ID, how="inner")
-    summed = joined.groupby(["parent", *keys], sort=False, observed=True)[columns].sum(min_count=1)
-    return summed.reset_index().rename(columns={"parent": ID})
+    column = pd.Index(hierarchy.bottom).get_indexer(frame[ID])
+    inside = column >= 0
+    if not inside.all():
+        frame, column = frame[inside], column[inside]
+    key_codes, key_frame = _key_codes(frame, keys)
+    n_keys = len(key_frame)
+    values = {c: frame[c].to_numpy(dtype=float) for c in columns}
+    present = {c: ~np.isnan(v) for c, v in values.items()}
+    series_ids = hierarchy.series[ID].to_numpy()
+    parts = []
+    for level in levels:
+        # A level's series are consecutive rows of `series`: offsets from its first are dense.
+        parents = hierarchy.parents(level)
+        first = int(parents.min()) if len(parents) else 0
+        group = (parents[column] - first) * n_keys + key_codes
+        size = (int(parents.max()) - first + 1) * n_keys if len(parents) else 0
+        rows = np.flatnonzero(np.bincount(group, minlength=size))
+        part = {ID: series_ids[first + rows // n_keys]}
+        for key in keys:
+            part[key] = key_frame[key].to_numpy()[rows % n_keys]
+        for c in columns:
+            sums = np.bincount(group, weights=np.where(present[c], values[c], 0.0), minlength=size)
+            counts = np.bincount(group, weights=present[c], minlength=size)
+            part[c] = np.where(counts[rows] > 0, sums[rows], np.nan)
+        parts.append(pd.DataFrame(part))
+    if not parts:
+        empty = {ID: pd.Series(dtype=object)}
+        empty.update({key: pd.Series(dtype=frame[key].dtype) for key in keys})
+        empty.update({c: pd.Series(dtype=float) for c in columns})
+        return pd.DataFrame(empty)
+    return pd.concat(parts, ignore_index=True)
+
+
+def _key_codes(frame: pd.DataFrame, keys: list[str]) -> tuple[np.ndarray, pd.DataFrame]:
+    """A dense integer per distinct key combination (in sorted order), and the combinations."""
+    combined = np.zeros(len(frame), dtype=np.int64)
+    uniques = []
+    for key in keys:
+        codes, values = pd.factorize(frame[key], sort=True)
+        combined = combined * len(values) + codes
+        uniques.append(values)
+    if len(keys) == 1:
+        return combined, pd.DataFrame({keys[0]: np.asarray(uniques[0])})
+    inverse, distinct = pd.factorize(combined, sort=True)
+    key_frame = {}
+    remainder = distinct
+    for key, values in reversed(list(zip(keys, uniques, strict=True))):
+        key_frame[key] = np.asarray(values)[remainder % len(values)]
+        remainder = remainder // len(values)
+    return inverse.astype(np.int64), pd.DataFrame({k: key_frame[k] for k in keys})
 
 
 def reconcile(

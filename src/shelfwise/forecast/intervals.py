@@ -39,6 +39,16 @@ def conformal_quantile(scores: np.ndarray, level: int) -> float:
     return float(clean[min(rank, n) - 1])
 
 
+def _conformal_quantiles(scores: np.ndarray, levels: Sequence[int]) -> list[float]:
+    """`conformal_quantile` of clean `scores` at every level, by one partial sort."""
+    n = len(scores)
+    if n == 0:
+        return [float("nan")] * len(levels)
+    ranks = [min(int(np.ceil((n + 1) * level / 100.0)), n) - 1 for level in levels]
+    partitioned = np.partition(scores, sorted(set(ranks)))
+    return [float(partitioned[rank]) for rank in ranks]
+
+
 def fit_quantiles(
     cv: pd.DataFrame,
     models: Sequence[str],
@@ -48,32 +58,27 @@ def fit_quantiles(
 ) -> pd.DataFrame:
     """Conformal quantiles per group, model and level from the rows of `cv`."""
     rows = []
-    s = cv[ID].map(scale).to_numpy(dtype=float)
-    group = cv[ID].map(groups).fillna("all").to_numpy()
+    row_series, ids = pd.factorize(cv[ID], sort=False)
+    s = pd.Series(ids).map(scale).to_numpy(dtype=float)[row_series]
+    series_group = pd.Series(ids).map(groups).fillna("all").astype(str)
+    group_codes, names = pd.factorize(series_group, sort=True)
+    row_group = group_codes[row_series] if len(row_series) else np.zeros(0, dtype=np.int64)
     actual = cv[ACTUAL].to_numpy(dtype=float)
     for model in models:
         scores = np.abs(actual - cv[model].to_numpy(dtype=float)) / s
-        frame = pd.DataFrame({GROUP: group, "score": scores}).dropna()
-        pooled = frame["score"].to_numpy()
-        for level in levels:
-            rows.append(
-                {
-                    GROUP: "all",
-                    "model": model,
-                    "level": level,
-                    "q": conformal_quantile(pooled, level),
-                }
-            )
-            for name, part in frame.groupby(GROUP):
-                rows.append(
-                    {
-                        GROUP: str(name),
-                        "model": model,
-                        "level": level,
-                        "q": conformal_quantile(part["score"].to_numpy(), level),
-                        "n": len(part),
-                    }
-                )
+        kept = ~np.isnan(scores)
+        kept_scores, kept_groups = scores[kept], row_group[kept]
+        pooled = _conformal_quantiles(kept_scores, levels)
+        by_group = {}
+        for code, name in enumerate(names):
+            part = kept_scores[kept_groups == code]
+            if len(part):  # groups without a score are absent, as in a groupby
+                by_group[str(name)] = (_conformal_quantiles(part, levels), len(part))
+        for i, level in enumerate(levels):
+            rows.append({GROUP: "all", "model": model, "level": level, "q": pooled[i]})
+            for name, (quantiles, n) in by_group.items():
+                row = {GROUP: name, "model": model, "level": level, "q": quantiles[i], "n": n}
+                rows.append(row)
     return pd.DataFrame(rows)
 
 
@@ -103,12 +108,15 @@ def apply_intervals(
 ) -> pd.DataFrame:
     """Add `<model>-lo-<L>` / `<model>-hi-<L>` around each model column."""
     out = forecasts.copy()
-    s = out[ID].map(scale).fillna(SCALE_FLOOR).to_numpy(dtype=float)
-    group = out[ID].map(groups).fillna("all").to_numpy()
+    # Looked up once per series and group, not once per row (millions of rows in a backtest).
+    row_series, ids = pd.factorize(out[ID], sort=False)
+    s = pd.Series(ids).map(scale).fillna(SCALE_FLOOR).to_numpy(dtype=float)[row_series]
+    group_codes, names = pd.factorize(pd.Series(ids).map(groups).fillna("all"), sort=False)
+    row_group = group_codes[row_series]
     for model in models:
         point = out[model].to_numpy(dtype=float)
         for level in levels:
-            q = _lookup(quantiles, group, model, level)
+            q = _lookup(quantiles, np.asarray(names), model, level)[row_group]
             out[f"{model}-lo-{level}"] = np.maximum(point - q * s, 0.0)
             out[f"{model}-hi-{level}"] = point + q * s
     return out

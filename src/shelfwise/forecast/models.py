@@ -32,6 +32,7 @@ from statsforecast.models import (
     RandomWalkWithDrift,
     SeasonalNaive,
 )
+from utilsforecast import processing as ufp
 
 from shelfwise.forecast.data import DS, EXOGENOUS, ID, Y
 
@@ -70,7 +71,13 @@ def intermittent_models(*, full: bool) -> list[Any]:
 
 
 class GlobalLightGBM:
-    """One LightGBM across all series; fitted state in `mlf_` after `fit`."""
+    """One LightGBM across all series; fitted state in `mlf_` after `fit`.
+
+    It learns from the last `max_train_periods` periods of each series (the periods before them
+    still feed the lags: by default a year of history per series) and, above `max_train_series`
+    series, from a seeded sample of that many series: the trees see plenty of rows either way,
+    and every series is forecast from its own history.
+    """
 
     def __init__(
         self,
@@ -80,20 +87,24 @@ class GlobalLightGBM:
         n_estimators: int = 300,
         learning_rate: float = 0.05,
         num_leaves: int = 63,
+        min_child_samples: int = 20,
         objective: Literal["tweedie", "poisson"] = "tweedie",
-        max_train_periods: int | None = 365,
+        max_train_periods: int | None = 308,
+        max_train_series: int | None = None,
         threads: int = 2,
         seed: int = 0,
     ) -> None:
         self.alias = alias
         self.season_length = season_length
         self.max_train_periods = max_train_periods
+        self.max_train_series = max_train_series
+        self.seed = seed
         self.params: dict[str, Any] = {
             "objective": objective,
             "n_estimators": n_estimators,
             "learning_rate": learning_rate,
             "num_leaves": num_leaves,
-            "min_child_samples": 20,
+            "min_child_samples": min_child_samples,
             "subsample": 0.8,
             "subsample_freq": 1,
             "colsample_bytree": 0.8,
@@ -144,42 +155,81 @@ class GlobalLightGBM:
             num_threads=self.threads,
         )
 
-    def _recent(self, df: pd.DataFrame) -> pd.DataFrame:
+    def _input_size(self) -> int | None:
+        """Periods per series handed to mlforecast: the training periods plus the warm-up whose
+        rows only feed the lags (mlforecast drops rows with incomplete features)."""
         if self.max_train_periods is None:
-            return df
-        keep = self.max_train_periods + 4 * self.season_length
-        return df.groupby(ID, sort=False).tail(keep)
+            return None
+        return self.max_train_periods + self.min_history()
+
+    def _recent(self, df: pd.DataFrame) -> pd.DataFrame:
+        keep = self._input_size()
+        return df if keep is None else df.groupby(ID, sort=False).tail(keep)
+
+    def _lag_window(self, df: pd.DataFrame) -> pd.DataFrame:
+        """The last periods of each series that the next forecast's features read."""
+        return df.groupby(ID, sort=False).tail(self.min_history())
+
+    def _training_rows(self, df: pd.DataFrame) -> pd.DataFrame:
+        """The rows the trees learn from: recent periods of (a seeded sample of) the series."""
+        limit = getattr(self, "max_train_series", None)
+        ids = df[ID].unique()
+        if limit is not None and len(ids) > limit:
+            rng = np.random.default_rng(getattr(self, "seed", 0))
+            chosen = rng.choice(ids, size=limit, replace=False)
+            df = df[df[ID].isin(chosen)]
+        return self._recent(df)
 
     def cross_validation(
         self, df: pd.DataFrame, *, freq: str, h: int, n_windows: int, step_size: int, refit: bool
     ) -> pd.DataFrame:
-        engine = self._engine(freq)
-        keep = None
-        if self.max_train_periods is not None:
-            keep = self.max_train_periods + n_windows * step_size + h
+        """Rolling-origin forecasts. With `refit=False` the trees are trained once, on data up to
+        the first cutoff, and every window is forecast from its own history as `predict` does:
+        no window sees its future, and LightGBM trains once instead of once per window."""
+        input_size = self._input_size()
+        keep = None if input_size is None else input_size + (n_windows - 1) * step_size + h
         frame = df if keep is None else df.groupby(ID, sort=False).tail(keep)
-        result = engine.cross_validation(
+        splits = ufp.backtest_splits(
             frame,
             n_windows=n_windows,
             h=h,
+            id_col=ID,
+            time_col=DS,
+            freq=freq,
             step_size=step_size,
-            static_features=[],
-            refit=refit,
-            input_size=self.max_train_periods,
+            input_size=input_size,
         )
-        return result.drop(columns=[Y]).reset_index(drop=True)
+        results = []
+        engine: MLForecast | None = None
+        for window, (cutoffs, train, valid) in enumerate(splits):
+            if engine is None or refit:
+                engine = self._engine(freq).fit(self._training_rows(train), static_features=[])
+            future = valid.drop(columns=[Y])
+            forecast = engine.predict(h, new_df=self._lag_window(train), X_df=future)
+            forecast = forecast.merge(cutoffs, on=ID, how="left")
+            results.append(valid[[ID, DS]].merge(forecast, on=[ID, DS], how="left"))
+            if results[-1][self.alias].isna().any():
+                raise ValueError(
+                    f"{self.alias} gave no forecast for some days of window {window}: the series "
+                    f"must have every {freq} period (fill gaps with zero sales)"
+                )
+        # Series-major, like statsforecast's backtest, so the two line up row for row.
+        frame = pd.concat(results, ignore_index=True)[[ID, DS, "cutoff", self.alias]]
+        order = np.argsort(pd.factorize(frame[ID], sort=True)[0], kind="stable")
+        return frame.take(order).reset_index(drop=True)
 
     def fit(self, df: pd.DataFrame, *, freq: str) -> GlobalLightGBM:
-        self.mlf_ = self._engine(freq).fit(self._recent(df), static_features=[])
+        self.mlf_ = self._engine(freq).fit(self._training_rows(df), static_features=[])
         return self
 
     def predict(
         self, h: int, *, history: pd.DataFrame | None, future: pd.DataFrame
     ) -> pd.DataFrame:
-        """Forecast h periods; `history` (optional): newer data to start from, without refitting."""
+        """Forecast h periods from `history` (every series to forecast, without refitting);
+        None: the series and periods the trees were trained on."""
         if self.mlf_ is None:
             raise RuntimeError("GlobalLightGBM.predict before fit")
-        new_df = None if history is None else self._recent(history)
+        new_df = None if history is None else self._lag_window(history)
         return self.mlf_.predict(h, new_df=new_df, X_df=future).reset_index(drop=True)
 
 
@@ -217,7 +267,13 @@ def model_set(preset: Preset, *, season_length: int, n_series: int, threads: int
     """`quick` for tests, `standard` for a shop, `full` for benchmarks, `scale` for M5 size.
 
     AutoETS and Theta take 50-300 ms per long daily series on this hardware, so `scale` keeps
-    only the cheap local models and lets the global LightGBM carry the smooth series.
+    only the cheap local models and lets the global LightGBM carry the smooth series. Its
+    LightGBM is a lighter one: 100 rounds of 31 leaves (instead of 300 of 63), learning from at
+    most 6,000 series. At 3,050 series it trains in a third of the time of the `standard` one,
+    with the same backtest WRMSSE and aggregate-level RMSSE; learning from a third of the series
+    cost 0.1 % WRMSSE (docs/forecasting.md, "At M5 scale"). A shorter window (half a year) was
+    cheaper still but 5-7 % worse at the aggregate levels: the trees need a year to see the
+    seasons. This is what keeps 30,490 series within 15 minutes.
     """
     lightgbm = GlobalLightGBM(season_length=season_length, threads=threads)
     if preset == "quick":
@@ -230,9 +286,18 @@ def model_set(preset: Preset, *, season_length: int, n_series: int, threads: int
             season_length=season_length,
         )
     if preset == "scale":
+        light = GlobalLightGBM(
+            season_length=season_length,
+            threads=threads,
+            n_estimators=100,
+            learning_rate=0.15,
+            num_leaves=31,
+            min_child_samples=100,
+            max_train_series=6000,
+        )
         return ModelSet(
             local=[*baseline_models(season_length), *intermittent_models(full=False), ADIDA()],
-            global_=[lightgbm],
+            global_=[light],
             season_length=season_length,
         )
     arima = preset == "full" and n_series <= ARIMA_SERIES_LIMIT

@@ -32,6 +32,8 @@ NUMERIC = ["quarter_of_year", "t", "lag_1", "lag_2", "mean_price", "mean_promo"]
 def quarterly_cells(panel: DemandPanel, target: str = "y_observed") -> pd.DataFrame:
     """Units per sub-category, country and complete calendar quarter, with the design's features."""
     frame = panel.frame.merge(panel.attributes[[ID, *CELL]], on=ID)
+    # The panel keeps prices in float32 (memory at M5 scale); the cell means are taken in float64.
+    frame = frame.astype({"unit_price": float, "promo_discount": float})
     frame["quarter"] = frame[DS].dt.to_period("Q")
     days = frame.groupby("quarter")[DS].nunique()
     complete = days[

@@ -32,31 +32,41 @@ def classify_series(
     train: pd.DataFrame, *, min_history: int, recent_periods: int = 365
 ) -> pd.DataFrame:
     """`unique_id, history, adi, cv2, segment` for every series of `train`."""
-    history = train.groupby(ID, sort=False).size().rename("history")
-    recent = train.groupby(ID, sort=False).tail(recent_periods)
-    nonzero = recent[recent[Y] > 0]
-    stats = pd.DataFrame(
-        {
-            "periods": recent.groupby(ID, sort=False).size(),
-            "demands": nonzero.groupby(ID, sort=False).size(),
-            "mean_size": nonzero.groupby(ID, sort=False)[Y].mean(),
-            "std_size": nonzero.groupby(ID, sort=False)[Y].std(ddof=0),
-        }
-    ).join(history, how="left")
-    stats["demands"] = stats["demands"].fillna(0)
-    stats["adi"] = stats["periods"] / stats["demands"].replace(0, np.nan)
-    stats["cv2"] = (stats["std_size"] / stats["mean_size"]) ** 2
-    smooth_interval = stats["adi"] < ADI_CUT
-    stable_size = stats["cv2"].fillna(0) < CV2_CUT
+    codes, ids = pd.factorize(train[ID], sort=False)
+    n = len(ids)
+    history = np.bincount(codes, minlength=n)
+    # The last `recent_periods` rows of each series (rows are in time order within a series).
+    from_end = pd.Series(codes).groupby(codes, sort=False).cumcount(ascending=False).to_numpy()
+    recent = from_end < recent_periods
+    y = train[Y].to_numpy(dtype=float)
+    nonzero = recent & (y > 0)
+    periods = np.bincount(codes[recent], minlength=n)
+    demands = np.bincount(codes[nonzero], minlength=n)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean_size = np.bincount(codes[nonzero], weights=y[nonzero], minlength=n) / demands
+        deviation = y[nonzero] - mean_size[codes[nonzero]]
+        std_size = np.sqrt(np.bincount(codes[nonzero], weights=deviation**2, minlength=n) / demands)
+        adi = np.where(demands > 0, periods / np.where(demands > 0, demands, 1), np.nan)
+        cv2 = (std_size / mean_size) ** 2
+    smooth_interval = adi < ADI_CUT
+    stable_size = np.nan_to_num(cv2, nan=0.0) < CV2_CUT
     segment = np.select(
         [smooth_interval & stable_size, smooth_interval, stable_size],
         ["smooth", "erratic", "intermittent"],
         default="lumpy",
-    )
-    stats["segment"] = np.where(stats["history"] < min_history, "new", segment)
+    ).astype(object)
+    segment[history < min_history] = "new"
     # A series that never sold in its last year is left to the fallback too.
-    stats.loc[stats["demands"] == 0, "segment"] = "new"
-    return stats.reset_index(names=ID)[[ID, "history", "adi", "cv2", "segment"]]
+    segment[demands == 0] = "new"
+    return pd.DataFrame(
+        {
+            ID: np.asarray(ids, dtype=object),
+            "history": history,
+            "adi": adi,
+            "cv2": cv2,
+            "segment": segment,
+        }
+    )
 
 
 def weighted_segment_score(
@@ -91,29 +101,37 @@ def ensemble_members(
     return {str(seg): list(group["model"]) for seg, group in ranked.groupby("segment")}
 
 
+def _segment_rows(frame: pd.DataFrame, segments: pd.Series) -> pd.Series:
+    """The segment of each row's series (missing: "new"), looked up once per series."""
+    codes, ids = pd.factorize(frame[ID], sort=False)
+    per_series = pd.Series(ids).map(segments).fillna("new").to_numpy()
+    return pd.Series(per_series[codes] if len(codes) else per_series, index=frame.index)
+
+
 def add_ensemble(
     cv: pd.DataFrame, members: dict[str, list[str]], segments: pd.Series
 ) -> pd.DataFrame:
     """An `Ensemble` column: the mean of the segment's members for each row."""
     out = cv.copy()
-    out[ENSEMBLE] = np.nan
-    segment_of_row = out[ID].map(segments)
+    ensemble = np.full(len(out), np.nan)
+    segment_of_row = _segment_rows(out, segments).to_numpy()
     for segment, models in members.items():
-        rows = (segment_of_row == segment).to_numpy()
-        out.loc[rows, ENSEMBLE] = out.loc[rows, models].mean(axis=1).to_numpy()
+        rows = segment_of_row == segment
+        ensemble[rows] = out.loc[rows, models].mean(axis=1).to_numpy()
+    out[ENSEMBLE] = ensemble
     return out
 
 
 def add_chosen(frame: pd.DataFrame, choice: dict[str, str], segments: pd.Series) -> pd.DataFrame:
     """A `Chosen` column holding, per row, the forecast of its segment's chosen model."""
     out = frame.copy()
-    segment_of_row = out[ID].map(segments).fillna("new")
+    segment_of_row = _segment_rows(out, segments).to_numpy()
     chosen = np.full(len(out), np.nan)
     model_of = np.full(len(out), "", dtype=object)
     for segment, model in choice.items():
-        rows = (segment_of_row == segment).to_numpy()
+        rows = segment_of_row == segment
         if model in out.columns:
-            chosen[rows] = out.loc[rows, model].to_numpy(dtype=float)
+            chosen[rows] = out[model].to_numpy(dtype=float)[rows]
             model_of[rows] = model
     out[CHOSEN] = chosen
     out["model_of"] = model_of

@@ -205,6 +205,7 @@ def _write_gold(
 ) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     with duckdb.connect(str(path)) as con:
+        con.execute("SET enable_progress_bar = false")
         con.register("fact_df", fact)
         con.register("products_df", products)
         con.register("locations_df", locations)
