@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
-
 import numpy as np
 import pytest
 from statsforecast.models import CrostonSBA, SeasonalNaive, Theta
@@ -12,10 +10,7 @@ from shelfwise.forecast.data import DemandPanel
 from shelfwise.forecast.distributed import forecast_on_spark, local_spark
 from shelfwise.forecast.models import local_forecast
 
-pytestmark = [
-    pytest.mark.spark,
-    pytest.mark.skipif(shutil.which("java") is None, reason="Spark needs a Java runtime"),
-]
+pytestmark = pytest.mark.spark  # needs Java: `make test` installs it; never skipped
 
 
 def test_spark_forecasts_match_single_machine(panel: DemandPanel) -> None:

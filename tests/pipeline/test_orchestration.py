@@ -7,14 +7,12 @@ import sqlite3
 from contextlib import closing
 from pathlib import Path
 
-import pytest
+import dagster  # the `orchestrate` extra, installed by `make test`: never skipped
 
-dagster = pytest.importorskip("dagster")
-
-from shelfwise.forecast import outputs, registry  # noqa: E402
-from shelfwise.forecast.data import load_panel  # noqa: E402
-from shelfwise.pipeline import orchestration  # noqa: E402
-from tests.pipeline.helpers import gold_frames  # noqa: E402
+from shelfwise.forecast import outputs, registry
+from shelfwise.forecast.data import load_panel
+from shelfwise.pipeline import orchestration
+from tests.pipeline.helpers import gold_frames
 
 # The generated world has 35 days: one-week windows, one to calibrate and one to choose.
 QUICK = orchestration.ForecastRunConfig(
