@@ -183,7 +183,9 @@ def reference_app(url: str) -> FastAPI:
         # The same thread pool as the shop's app (see shelfwise.web.app.create_app).
         limiter = anyio.to_thread.current_default_thread_limiter()
         limiter.total_tokens = 4 if db.db.backend == "sqlite" else 12
+        db.start()  # background WAL checkpoints, like the shop's
         yield
+        db.stop()
 
     app = FastAPI(lifespan=lifespan)
 

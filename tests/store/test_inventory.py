@@ -100,11 +100,13 @@ def test_place_order_takes_stock_and_captures_prices(any_db: Database) -> None:
         assert line is not None and line.unit_price == Decimal("19.99")
 
 
-def test_place_order_receipt_is_what_was_stored(any_db: Database) -> None:
+@pytest.mark.parametrize("unit", ["session", "transaction"])
+def test_place_order_receipt_is_what_was_stored(any_db: Database, unit: str) -> None:
+    """On an ORM session and on a bare Core connection (the API's hot path) alike."""
     w = _world(any_db)
     lines = [LineRequest(w.products[0], 2), LineRequest(w.products[1], 1)]
     request = {"customer_id": w.customers[0], "location_id": w.locations[0], "lines": lines}
-    with any_db.session() as session:
+    with getattr(any_db, unit)() as session:
         receipt = place_order_receipt(session=session, idempotency_key="r-1", **request)  # type: ignore[arg-type]
     assert not receipt.replayed and receipt.location_name
     with any_db.read_session() as session:
@@ -125,11 +127,28 @@ def test_place_order_receipt_is_what_was_stored(any_db: Database) -> None:
         ).all()
         assert sorted(filter(None, sales)) == sorted(line.id for line in receipt.lines)
         assert ledger_mismatches(session=session) == []
-    with any_db.session() as session:
+    with getattr(any_db, unit)() as session:
         again = place_order_receipt(session=session, idempotency_key="r-1", **request)  # type: ignore[arg-type]
     assert again.replayed and again.id == receipt.id
     assert [line.id for line in again.lines] == [line.id for line in receipt.lines]
     assert _on_hand(any_db, w.products[0], w.locations[0]) == 8
+    with pytest.raises(IdempotencyConflict), getattr(any_db, unit)() as session:
+        place_order_receipt(
+            session=session,
+            idempotency_key="r-1",
+            customer_id=w.customers[0],
+            location_id=w.locations[0],
+            lines=[LineRequest(w.products[0], 1)],
+        )
+    with pytest.raises(InsufficientStock), getattr(any_db, unit)() as session:
+        place_order_receipt(
+            session=session,
+            idempotency_key="r-2",
+            customer_id=w.customers[0],
+            location_id=w.locations[0],
+            lines=[LineRequest(w.products[0], 1), LineRequest(w.products[1], 999)],
+        )
+    assert _on_hand(any_db, w.products[0], w.locations[0]) == 8  # nothing of it was kept
 
 
 def test_place_order_returns_a_persistent_order_with_nothing_left_to_write(

@@ -221,3 +221,13 @@ def test_pos_token_cannot_act_as_its_user(client: TestClient, shop: Shop) -> Non
     response = client.get("/api/v1/orders", headers=bearer(shop.ids, "pos"))
     assert response.status_code == 403
     assert "point-of-sale" in response.json()["error"]["message"]
+
+
+def test_the_server_checkpoints_the_sqlite_wal_in_the_background(shop: Shop) -> None:
+    web_db = shop.app.state.db
+    assert not web_db.checkpointer.running
+    with TestClient(shop.app) as client:
+        assert web_db.checkpointer.running  # started with the server, not inside requests
+        order = place(client, shop.ids, "customer_b", "k-wal", [(shop.ids.chairs[0], 1)])
+        assert order["status"] == "pending"
+    assert not web_db.checkpointer.running  # stopped at shutdown

@@ -23,7 +23,6 @@ from typing import Any
 
 from sqlalchemy import (
     Connection,
-    CursorResult,
     Select,
     and_,
     bindparam,
@@ -65,6 +64,12 @@ from shelfwise.store.models import (
     StockTransfer,
     SupplierProduct,
     utcnow,
+)
+from shelfwise.store.prepared import (
+    PreparedInsert,
+    PreparedStatement,
+    dbapi_errors,
+    driver_cursor,
 )
 
 # Which status may follow which. Cancelling is possible until the parcel leaves.
@@ -232,6 +237,19 @@ def _existing_order(session: Session, customer_id: int, key: str, fingerprint: s
     return order
 
 
+def _replay(
+    session: Session | Connection, customer_id: int, key: str, fingerprint: str
+) -> tuple[OrderReceipt, Order | None] | None:
+    """The receipt of the order an idempotency key already made, and the order itself when
+    the caller has an ORM session to keep it in."""
+    if isinstance(session, Session):
+        existing = _existing_order(session, customer_id, key, fingerprint)
+        return None if existing is None else (_receipt_of(existing), existing)
+    with Session(bind=session) as orm:  # joins the connection's transaction
+        existing = _existing_order(orm, customer_id, key, fingerprint)
+        return None if existing is None else (_receipt_of(existing), None)
+
+
 def _merge_lines(lines: Sequence[LineRequest]) -> list[LineRequest]:
     if not lines:
         raise InvalidRequest("an order needs at least one line")
@@ -323,7 +341,7 @@ def place_order(
 
 def place_order_receipt(
     *,
-    session: Session,
+    session: Session | Connection,
     customer_id: int,
     location_id: int,
     lines: Sequence[LineRequest],
@@ -333,7 +351,9 @@ def place_order_receipt(
     ordered_at: datetime | None = None,
 ) -> OrderReceipt:
     """`place_order`, answered with an `OrderReceipt` instead of ORM objects (the API's hot
-    path: building and attaching ORM objects would cost as much as three more statements)."""
+    path: building and attaching ORM objects would cost as much as three more statements).
+    Also runs on a plain Core connection in a transaction (`Database.transaction`), which
+    skips the ORM session's own bookkeeping."""
     receipt, existing = _place(
         session,
         customer_id=customer_id,
@@ -410,23 +430,45 @@ def _order_products(count: int) -> Select[Any]:
 
 
 _ORDER_CONTEXT = select(*_ORDER_CONTEXT_COLUMNS)  # the same, when no product exists
-_TAKE_STOCK = (
+_TAKE_STOCK = PreparedStatement(
     update(StockLevel)
     .where(
         StockLevel.product_id == bindparam("take_product"),
         StockLevel.location_id == bindparam("take_location"),
         StockLevel.on_hand - StockLevel.reserved >= bindparam("take_quantity"),
     )
-    .values(on_hand=StockLevel.on_hand - bindparam("take_quantity"))
+    .values(on_hand=StockLevel.on_hand - bindparam("take_quantity"), updated_at=bindparam("now"))
 )
 _AVAILABLE = select(StockLevel.on_hand - StockLevel.reserved).where(
     StockLevel.product_id == bindparam("take_product"),
     StockLevel.location_id == bindparam("take_location"),
 )
-_INSERT_ORDER = insert(Order)
-_INSERT_LINE = insert(OrderLine)
-_INSERT_EVENT = insert(OrderEvent)
-_INSERT_MOVEMENTS = insert(StockMovement)
+# The writes go straight to the driver (see shelfwise.store.prepared): each names its columns.
+_STAMPS = ("created_at", "updated_at")
+_INSERT_ORDER = PreparedInsert(
+    Order,
+    (
+        "customer_id",
+        "location_id",
+        "status",
+        "priority",
+        "ship_mode",
+        "ordered_at",
+        "external_ref",
+        "idempotency_key",
+        "request_fingerprint",
+        *_STAMPS,
+    ),
+)
+_INSERT_LINE = PreparedInsert(
+    OrderLine,
+    ("order_id", "line_no", "product_id", "quantity", "unit_price", "discount", *_STAMPS),
+)
+_INSERT_EVENT = PreparedInsert(OrderEvent, ("order_id", "status", "occurred_at", "note", *_STAMPS))
+_INSERT_MOVEMENTS = PreparedStatement(
+    insert(StockMovement),
+    ("product_id", "location_id", "kind", "quantity", "occurred_at", "order_line_id", *_STAMPS),
+)
 # A plain named savepoint: the same SQL on SQLite, PostgreSQL and MySQL, without the cost of
 # SQLAlchemy's nested-transaction bookkeeping (which this Core-only block does not need).
 _SAVEPOINT = "shelfwise_place_order"
@@ -443,7 +485,7 @@ class _OrderedProduct:
 
 
 def _place(
-    session: Session,
+    session: Session | Connection,
     *,
     customer_id: int,
     location_id: int,
@@ -463,8 +505,11 @@ def _place(
         raise InvalidRequest("an idempotency key has 1 to 128 characters")
     now = utcnow()
     ordered_at = ordered_at or now
-    session.flush()  # the caller's pending changes must be visible to the Core statements
-    connection = session.connection()
+    if isinstance(session, Session):
+        session.flush()  # the caller's pending changes must be visible to the Core statements
+        connection = session.connection()
+    else:
+        connection = session
     ids = [line.product_id for line in merged]
     context: dict[str, object] = {
         "day": ordered_at.date(),
@@ -478,9 +523,9 @@ def _place(
     location_name, location_code = head.location_name, head.location_code
     if head.existing_order_id is not None:
         assert idempotency_key is not None
-        existing = _existing_order(session, customer_id, idempotency_key, fingerprint)
-        if existing is not None:
-            return _receipt_of(existing), existing
+        replay = _replay(session, customer_id, idempotency_key, fingerprint)
+        if replay is not None:
+            return replay
     if head.customer_id is None:
         raise NotFound(f"customer {customer_id} does not exist")
     if location_name is None:
@@ -510,7 +555,8 @@ def _place(
     if short:  # sold out already: refused before writing anything
         raise InsufficientStock(sorted(short, key=lambda s: s.product_id))
 
-    connection.exec_driver_sql(f"SAVEPOINT {_SAVEPOINT}")
+    driver = driver_cursor(connection)
+    driver.execute(f"SAVEPOINT {_SAVEPOINT}")
     try:
         receipt = _write_order(
             connection,
@@ -528,15 +574,18 @@ def _place(
             now=now,
         )
     except BaseException as exc:
-        connection.exec_driver_sql(f"ROLLBACK TO SAVEPOINT {_SAVEPOINT}")
-        connection.exec_driver_sql(f"RELEASE SAVEPOINT {_SAVEPOINT}")
-        if isinstance(exc, IntegrityError) and idempotency_key is not None:
+        driver.execute(f"ROLLBACK TO SAVEPOINT {_SAVEPOINT}")
+        driver.execute(f"RELEASE SAVEPOINT {_SAVEPOINT}")
+        driver.close()
+        duplicate = isinstance(exc, dbapi_errors(connection, "IntegrityError"))
+        if duplicate and idempotency_key is not None:
             # Two retries of one request raced; the other one won. Return its order.
-            existing = _existing_order(session, customer_id, idempotency_key, fingerprint)
-            if existing is not None:
-                return _receipt_of(existing), existing
+            replay = _replay(session, customer_id, idempotency_key, fingerprint)
+            if replay is not None:
+                return replay
         raise
-    connection.exec_driver_sql(f"RELEASE SAVEPOINT {_SAVEPOINT}")
+    driver.execute(f"RELEASE SAVEPOINT {_SAVEPOINT}")
+    driver.close()
     return receipt, None
 
 
@@ -557,41 +606,37 @@ def _write_order(
     now: datetime,
 ) -> OrderReceipt:
     stamps = {"created_at": now, "updated_at": now}
-    order_id = _inserted_id(
-        connection.execute(
-            _INSERT_ORDER,
-            {
-                "customer_id": customer_id,
-                "location_id": location_id,
-                "status": OrderStatus.PENDING,
-                "priority": priority,
-                "ship_mode": ship_mode,
-                "ordered_at": ordered_at,
-                "external_ref": None,
-                "idempotency_key": idempotency_key,
-                "request_fingerprint": fingerprint if idempotency_key else None,
-                **stamps,
-            },
-        )
+    order_id = _INSERT_ORDER.insert(
+        connection,
+        {
+            "customer_id": customer_id,
+            "location_id": location_id,
+            "status": OrderStatus.PENDING,
+            "priority": priority,
+            "ship_mode": ship_mode,
+            "ordered_at": ordered_at,
+            "external_ref": None,
+            "idempotency_key": idempotency_key,
+            "request_fingerprint": fingerprint if idempotency_key else None,
+            **stamps,
+        },
     )  # a duplicate idempotency key fails here, before stock moves
 
     placed = []
     for number, line in enumerate(lines, start=1):
         product = products[line.product_id]
         discount = max(line.discount, product.promotion)
-        line_id = _inserted_id(
-            connection.execute(
-                _INSERT_LINE,
-                {
-                    "order_id": order_id,
-                    "line_no": number,
-                    "product_id": line.product_id,
-                    "quantity": line.quantity,
-                    "unit_price": product.unit_price,
-                    "discount": discount,
-                    **stamps,
-                },
-            )
+        line_id = _INSERT_LINE.insert(
+            connection,
+            {
+                "order_id": order_id,
+                "line_no": number,
+                "product_id": line.product_id,
+                "quantity": line.quantity,
+                "unit_price": product.unit_price,
+                "discount": discount,
+                **stamps,
+            },
         )
         placed.append(
             ReceiptLine(
@@ -605,29 +650,28 @@ def _write_order(
                 discount=discount,
             )
         )
-    event_id = _inserted_id(
-        connection.execute(
-            _INSERT_EVENT,
-            {
-                "order_id": order_id,
-                "status": OrderStatus.PENDING,
-                "occurred_at": ordered_at,
-                "note": None,
-                **stamps,
-            },
-        )
+    event_id = _INSERT_EVENT.insert(
+        connection,
+        {
+            "order_id": order_id,
+            "status": OrderStatus.PENDING,
+            "occurred_at": ordered_at,
+            "note": None,
+            **stamps,
+        },
     )
     # Stock last, just before the ledger and the commit: a decrement locks its row until then
     # (on PostgreSQL and MySQL), so other buyers of the product wait as little as possible.
     # Rows are locked in one global order (by product id) so concurrent orders cannot deadlock.
     shortages = []
     for line in sorted(lines, key=lambda ol: ol.product_id):
-        taken = connection.execute(
-            _TAKE_STOCK,
+        taken = _TAKE_STOCK.execute(
+            connection,
             {
                 "take_product": line.product_id,
                 "take_location": location_id,
                 "take_quantity": line.quantity,
+                "now": now,
             },
         )
         if taken.rowcount != 1:
@@ -646,8 +690,8 @@ def _write_order(
     if shortages:
         raise InsufficientStock(shortages)
 
-    connection.execute(
-        _INSERT_MOVEMENTS,
+    _INSERT_MOVEMENTS.execute_many(
+        connection,
         [
             {
                 "product_id": line.product_id,
@@ -677,13 +721,6 @@ def _write_order(
         events=(ReceiptEvent(event_id, OrderStatus.PENDING, ordered_at, None),),
         replayed=False,
     )
-
-
-def _inserted_id(result: CursorResult[Any]) -> int:
-    key = result.inserted_primary_key
-    if key is None:
-        raise RuntimeError("the database did not report the id of the inserted row")
-    return int(key[0])
 
 
 def _receipt_of(order: Order) -> OrderReceipt:

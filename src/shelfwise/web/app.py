@@ -202,6 +202,7 @@ def create_app(
     secret = _secret_key(settings, demo)
     db = database or Database(settings.resolved_database_url)
     owns_db = database is None
+    web_db = WebDatabase(db)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -210,7 +211,11 @@ def create_app(
         # database busy as well (SQLite writes one at a time anyway) with far lower latency.
         limiter = anyio.to_thread.current_default_thread_limiter()
         limiter.total_tokens = worker_threads or (4 if db.backend == "sqlite" else 12)
-        yield
+        web_db.start()
+        try:
+            yield
+        finally:
+            web_db.stop()
         if owns_db:
             db.dispose()
 
@@ -227,7 +232,7 @@ def create_app(
         redoc_url=None,
         lifespan=lifespan,
     )
-    app.state.db = WebDatabase(db)
+    app.state.db = web_db
     app.state.token_cache = TokenCache()
     app.state.settings = settings
     app.state.demo = demo

@@ -10,6 +10,7 @@ from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import Any
 
 from fastapi import Request
+from sqlalchemy import Connection
 from sqlalchemy.orm import Session
 
 from shelfwise.store.accounts import (
@@ -26,6 +27,7 @@ from shelfwise.store.errors import (
     NotFound,
     StoreError,
 )
+from shelfwise.store.wal import WalCheckpointer
 from shelfwise.web.security import WebSession
 
 
@@ -103,6 +105,9 @@ class WebDatabase:
     makes tail latency jumpy; here writers of this process queue on a lock instead and enter
     one after the other. Correctness does not depend on it (SQLite's own lock, the conditional
     stock UPDATEs and other processes are unaffected); other databases need no gate.
+
+    While the server runs (`start` ... `stop`), SQLite's WAL is checkpointed in the background
+    instead of inside requests (see `shelfwise.store.wal`).
     """
 
     def __init__(self, db: Database) -> None:
@@ -110,11 +115,24 @@ class WebDatabase:
         self._gate: AbstractContextManager[Any] = (
             threading.Lock() if db.backend == "sqlite" else nullcontext()
         )
+        self.checkpointer = WalCheckpointer(db, gate=self._gate)
+
+    def start(self) -> None:
+        self.checkpointer.start()
+
+    def stop(self) -> None:
+        self.checkpointer.stop()
 
     @contextmanager
     def session(self) -> Iterator[Session]:
         with self._gate, self.db.session() as session:
             yield session
+
+    @contextmanager
+    def transaction(self) -> Iterator[Connection]:
+        """A Core write transaction (see `Database.transaction`), behind the same gate."""
+        with self._gate, self.db.transaction() as connection:
+            yield connection
 
     def read_session(self) -> AbstractContextManager[Session]:
         return self.db.read_session()

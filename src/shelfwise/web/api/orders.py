@@ -80,10 +80,11 @@ def _place_order(
 ) -> tuple[OrderView, bool]:
     lines = [LineRequest(line.product_id, line.quantity) for line in order.lines]
     if order.location_id is not None:
-        # The hot path: the inventory service's receipt is the answer, no ORM objects.
-        with db.session() as session:
+        # The hot path: the inventory service's receipt is the answer, no ORM objects, on a
+        # Core connection.
+        with db.transaction() as connection:
             receipt = place_order_receipt(
-                session=session,
+                session=connection,
                 customer_id=customer_id,
                 location_id=order.location_id,
                 lines=lines,
