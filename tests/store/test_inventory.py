@@ -20,6 +20,7 @@ from shelfwise.store.errors import (
 )
 from shelfwise.store.inventory import (
     LineRequest,
+    OrderReceipt,
     adjust_stock,
     available_quantity,
     cancel_order,
@@ -27,6 +28,7 @@ from shelfwise.store.inventory import (
     get_order,
     ledger_mismatches,
     place_order,
+    place_order_in_transaction,
     place_order_receipt,
     receive_purchase_order,
     release_stock,
@@ -339,6 +341,39 @@ def test_concurrent_idempotent_retries_create_one_order(any_db: Database) -> Non
     assert errors == []
     assert len(set(results)) == 1 and len(results) == 8
     assert _on_hand(any_db, w.products[0], w.locations[0]) == 9
+
+
+def test_concurrent_retries_in_own_transactions_create_one_order(any_db: Database) -> None:
+    """The API's path: no savepoint; a retry spoilt by its twin runs again and replays."""
+    w = _world(any_db)
+    receipts: list[OrderReceipt] = []
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(8)
+
+    def attempt() -> None:
+        barrier.wait()
+        try:
+            receipts.append(
+                place_order_in_transaction(
+                    any_db,
+                    customer_id=w.customers[0],
+                    location_id=w.locations[0],
+                    lines=[LineRequest(w.products[0], 2)],
+                    idempotency_key="same-tap",
+                )
+            )
+        except BaseException as exc:  # collected and asserted below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=attempt) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert len({r.id for r in receipts}) == 1 and len(receipts) == 8
+    assert sum(not r.replayed for r in receipts) == 1
+    assert _on_hand(any_db, w.products[0], w.locations[0]) == 8
 
 
 def test_concurrent_buyers_never_oversell(any_db: Database) -> None:

@@ -32,6 +32,14 @@ class IdempotencyConflict(StoreError):
     code = "idempotency_conflict"
 
 
+class RetryTransaction(StoreError):
+    """A concurrent transaction got in first (two retries of one request placed the same
+    idempotency key at once) and this one is spoilt: run the unit of work again, in a new
+    transaction, and it finds what the other one did."""
+
+    code = "retry_transaction"
+
+
 @dataclass(frozen=True)
 class Shortage:
     product_id: int

@@ -15,11 +15,12 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from functools import lru_cache
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import (
     Connection,
@@ -42,6 +43,7 @@ from shelfwise.store.errors import (
     InvalidRequest,
     InvalidTransition,
     NotFound,
+    RetryTransaction,
     Shortage,
 )
 from shelfwise.store.models import (
@@ -352,8 +354,9 @@ def place_order_receipt(
 ) -> OrderReceipt:
     """`place_order`, answered with an `OrderReceipt` instead of ORM objects (the API's hot
     path: building and attaching ORM objects would cost as much as three more statements).
-    Also runs on a plain Core connection in a transaction (`Database.transaction`), which
-    skips the ORM session's own bookkeeping."""
+    Also runs on a plain Core connection whose transaction is the order's alone (see
+    `place_order_in_transaction`): cheaper, and it raises `RetryTransaction` when a concurrent
+    retry of the same request got in first."""
     receipt, existing = _place(
         session,
         customer_id=customer_id,
@@ -365,6 +368,44 @@ def place_order_receipt(
         ordered_at=ordered_at,
     )
     return receipt if existing is None else _receipt_of(existing)
+
+
+class Transactions(Protocol):
+    """Something that opens write transactions on a Core connection (`Database`, or the web's
+    gated `WebDatabase`)."""
+
+    def transaction(self) -> AbstractContextManager[Connection]: ...
+
+
+def place_order_in_transaction(
+    store: Transactions,
+    *,
+    customer_id: int,
+    location_id: int,
+    lines: Sequence[LineRequest],
+    idempotency_key: str | None = None,
+    priority: Priority = Priority.MEDIUM,
+    ship_mode: str | None = None,
+) -> OrderReceipt:
+    """`place_order_receipt` in a Core transaction of its own, the cheapest way to place an
+    order; run once more when a concurrent retry of the same request spoilt the first try (the
+    second finds that request's order and answers with it)."""
+    for attempt in (1, 2):
+        try:
+            with store.transaction() as connection:
+                return place_order_receipt(
+                    session=connection,
+                    customer_id=customer_id,
+                    location_id=location_id,
+                    lines=lines,
+                    idempotency_key=idempotency_key,
+                    priority=priority,
+                    ship_mode=ship_mode,
+                )
+        except RetryTransaction:
+            if attempt == 2:
+                raise
+    raise AssertionError("unreachable")
 
 
 # The statements of an order, built once: building a statement costs more than running it
@@ -469,9 +510,6 @@ _INSERT_MOVEMENTS = PreparedStatement(
     insert(StockMovement),
     ("product_id", "location_id", "kind", "quantity", "occurred_at", "order_line_id", *_STAMPS),
 )
-# A plain named savepoint: the same SQL on SQLite, PostgreSQL and MySQL, without the cost of
-# SQLAlchemy's nested-transaction bookkeeping (which this Core-only block does not need).
-_SAVEPOINT = "shelfwise_place_order"
 
 
 @dataclass(frozen=True)
@@ -555,8 +593,10 @@ def _place(
     if short:  # sold out already: refused before writing anything
         raise InsufficientStock(sorted(short, key=lambda s: s.product_id))
 
-    driver = driver_cursor(connection)
-    driver.execute(f"SAVEPOINT {_SAVEPOINT}")
+    # On an ORM session the caller's transaction may go on after a failed order, so the
+    # writes go in a savepoint. A bare connection's transaction is the order's own: a failure
+    # ends it, and the savepoint's two round trips are saved.
+    savepoint = _Savepoint(connection) if isinstance(session, Session) else None
     try:
         receipt = _write_order(
             connection,
@@ -574,19 +614,42 @@ def _place(
             now=now,
         )
     except BaseException as exc:
-        driver.execute(f"ROLLBACK TO SAVEPOINT {_SAVEPOINT}")
-        driver.execute(f"RELEASE SAVEPOINT {_SAVEPOINT}")
-        driver.close()
         duplicate = isinstance(exc, dbapi_errors(connection, "IntegrityError"))
+        if savepoint is None:
+            if duplicate and idempotency_key is not None:
+                raise RetryTransaction(
+                    f"order with idempotency key {idempotency_key!r} was placed concurrently"
+                ) from exc
+            raise
+        savepoint.roll_back()
         if duplicate and idempotency_key is not None:
             # Two retries of one request raced; the other one won. Return its order.
             replay = _replay(session, customer_id, idempotency_key, fingerprint)
             if replay is not None:
                 return replay
         raise
-    driver.execute(f"RELEASE SAVEPOINT {_SAVEPOINT}")
-    driver.close()
+    if savepoint is not None:
+        savepoint.release()
     return receipt, None
+
+
+class _Savepoint:
+    """A plain named savepoint on the driver's cursor: the same SQL on SQLite, PostgreSQL and
+    MySQL, without SQLAlchemy's nested-transaction bookkeeping (this block is Core only)."""
+
+    NAME = "shelfwise_place_order"
+
+    def __init__(self, connection: Connection) -> None:
+        self.cursor = driver_cursor(connection)
+        self.cursor.execute(f"SAVEPOINT {self.NAME}")
+
+    def roll_back(self) -> None:
+        self.cursor.execute(f"ROLLBACK TO SAVEPOINT {self.NAME}")
+        self.release()
+
+    def release(self) -> None:
+        self.cursor.execute(f"RELEASE SAVEPOINT {self.NAME}")
+        self.cursor.close()
 
 
 def _write_order(

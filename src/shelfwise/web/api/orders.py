@@ -21,7 +21,7 @@ from shelfwise.store.carts import (
     order_view,
     place_customer_order,
 )
-from shelfwise.store.inventory import LineRequest, OrderReceipt, place_order_receipt
+from shelfwise.store.inventory import LineRequest, OrderReceipt, place_order_in_transaction
 from shelfwise.web.api.deps import CurrentCustomer, CurrentUser, IdPath
 from shelfwise.web.api.schemas import OrderCreate, OrderPublic, OrdersPublic, error_responses
 from shelfwise.web.context import WebDatabase, db_dependency
@@ -80,16 +80,15 @@ def _place_order(
 ) -> tuple[OrderView, bool]:
     lines = [LineRequest(line.product_id, line.quantity) for line in order.lines]
     if order.location_id is not None:
-        # The hot path: the inventory service's receipt is the answer, no ORM objects, on a
-        # Core connection.
-        with db.transaction() as connection:
-            receipt = place_order_receipt(
-                session=connection,
-                customer_id=customer_id,
-                location_id=order.location_id,
-                lines=lines,
-                idempotency_key=idempotency_key,
-            )
+        # The hot path: the inventory service's receipt is the answer: no ORM objects, one
+        # Core transaction.
+        receipt = place_order_in_transaction(
+            db,
+            customer_id=customer_id,
+            location_id=order.location_id,
+            lines=lines,
+            idempotency_key=idempotency_key,
+        )
         return _view_of_receipt(receipt), receipt.replayed
     with db.session() as session:
         placed = place_customer_order(
