@@ -146,6 +146,12 @@ def test_new_orders_recompute_only_recent_days_of_the_daily_fact(
     since = date.fromisoformat(recomputed.split()[2])
     assert since > last_day - timedelta(days=3)  # today's orders: only the newest days
     assert "fct_inventory_daily" in dict(_step(second, "publish")["patched"])  # type: ignore[call-overload]
+    # Gold that reads nothing the new orders touched is kept as it was, in lake and warehouse.
+    assert "reused" in _step(second, "gold fct_purchase_receipts")
+    assert "reused" in _step(second, "gold dim_supplier")
+    assert "reused" not in _step(second, "gold mart_abc_classification")
+    kept = _step(second, "publish")["kept"]
+    assert {"dim_supplier", "fct_purchase_receipts", "mart_supplier_scorecard"} <= set(kept)  # type: ignore[call-overload]
     _assert_same_as_rebuild(settings, store, tmp_path)
 
 
@@ -187,3 +193,23 @@ def test_price_change_rebuilds_the_daily_fact(settings: Settings, store: Path) -
 
     assert _step(second, "gold fct_inventory_daily")["rebuilt"] == "products changed"
     assert "patched" not in _step(second, "publish")
+
+
+def test_a_customer_change_rebuilds_only_what_reads_customers(
+    settings: Settings, store: Path, tmp_path: Path
+) -> None:
+    run_pipeline(settings)
+    with closing(_raw(store)) as con, con:
+        con.execute(
+            "UPDATE customers SET name = name || ' Jr', updated_at = ? "
+            "WHERE id = (SELECT MIN(id) FROM customers)",
+            (STAMP,),
+        )
+
+    second = run_pipeline(settings)
+
+    assert "reused" not in _step(second, "gold dim_customer")
+    for kept in ("dim_date", "dim_product", "fct_purchase_receipts", "mart_supplier_scorecard"):
+        assert "reused" in _step(second, f"gold {kept}"), kept
+        assert kept in _step(second, "publish")["kept"]  # type: ignore[operator]
+    _assert_same_as_rebuild(settings, store, tmp_path)

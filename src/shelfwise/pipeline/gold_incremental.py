@@ -20,7 +20,7 @@ monthly inventory aggregate (by month), which follow the same day.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, timedelta
 
 from shelfwise.pipeline.engines.base import Engine
@@ -49,10 +49,12 @@ REBUILD_ON_CHANGE = frozenset({"products", "sub_categories", "categories"})
 TRACKED_CHANGES = frozenset(CHANGE_DATES) | REBUILD_ON_CHANGE
 
 
-@dataclass(frozen=True)
+@dataclass
 class GoldPlan:
     since: date | None  # recompute days from here on; None: rebuild everything
     why: str
+    calendar_grew: bool = False  # dim_date gained days (else it equals the previous one)
+    reused: set[str] = field(default_factory=set)  # gold tables kept as they were
 
     def since_for(self, recent_by: str) -> str:
         """The first day to recompute for a table recomputed by `recent_by` (date or month)."""
@@ -106,7 +108,9 @@ def plan_gold(
     since = old_last + timedelta(days=1)  # days the calendar gained
     if earliest is not None and earliest < since:
         since = earliest
-    return GoldPlan(since, f"days from {since.isoformat()} on recomputed")
+    return GoldPlan(
+        since, f"days from {since.isoformat()} on recomputed", calendar_grew=last > old_last
+    )
 
 
 def _columns(engine: Engine, name: str) -> list[str]:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping, Sequence, Set
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -72,7 +72,7 @@ def _patch(
 
 
 def _patchable(path: Path, tables: Sequence[Published], patches: Mapping[str, object]) -> bool:
-    if not patches or not path.is_file():
+    if not patches or not path.is_file():  # (only an incremental gold run has patches)
         return False
     with duckdb.connect(str(path), read_only=True) as con:
         present = {name for (name,) in con.sql("SELECT table_name FROM duckdb_tables()").fetchall()}
@@ -87,12 +87,14 @@ def publish_warehouse(
     run_id: str,
     comments: Mapping[str, str],
     patches: Mapping[str, tuple[str, str]] | None = None,
+    unchanged: Set[str] = frozenset(),
 ) -> None:
     """Copy lake tables into a new DuckDB file and swap it in atomically.
 
     `patches` (table -> (date column, first day)): tables of which only the rows from that day
     on changed. Then the build starts from a copy of the current warehouse, those tables get
-    their recent rows replaced and the others are copied anew; still built aside and swapped.
+    their recent rows replaced, the `unchanged` ones stay as they are and the others are copied
+    anew; still built aside and swapped.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
     building = path.with_name(f".{path.name}.{run_id}.tmp")
@@ -106,6 +108,8 @@ def publish_warehouse(
             for item in tables:
                 if patching and item.name in patches:
                     _patch(con, lake, item, *patches[item.name])
+                    continue
+                if patching and item.name in unchanged:
                     continue
                 if patching:
                     con.execute(f"DROP TABLE IF EXISTS {item.name}")

@@ -277,25 +277,61 @@ def build_dim_date(engine: Engine) -> int:
     )
 
 
+def _same_calendar_span(engine: Engine) -> bool:
+    """Whether the business days span what the previous `dim_date` covers (building the
+    calendar again means computing the holidays of every country, ~0.4 s)."""
+    if not engine.load("gold", "dim_date", "_previous_calendar"):
+        return False
+    previous = engine.rows("SELECT MIN(date), MAX(date) FROM _previous_calendar")[0]
+    engine.drop("_previous_calendar")
+    return tuple(previous) == _business_days(engine)
+
+
 def build_gold_table(engine: Engine, table: GoldTable) -> int:
     return engine.build(table.name, table.sql(engine.dialect))
 
 
 def _gold(ctx: RunContext, changed: set[str], incremental_silver: bool) -> GoldPlan:
+    """Builds gold; in an incremental plan, a table none of whose inputs changed is the
+    previous version as it stands (in `plan.reused`: neither rebuilt, re-saved nor re-copied
+    into the warehouse)."""
+    touched = {f"stg_{name}" for name in changed} | {
+        f"stg_{name}_history" for name in changed & set(HISTORY_TABLES)
+    }
+    previous_run_succeeded = ctx.log.last_status() == "succeeded"
+
+    calendar_kept = False
+
     def dim_date(step: StepSummary) -> None:
-        step.rows_written = build_dim_date(ctx.engine)
+        nonlocal calendar_kept
+        may_keep = incremental_silver and previous_run_succeeded and "locations" not in changed
+        if may_keep and _same_calendar_span(ctx.engine):
+            calendar_kept = ctx.engine.load("gold", "dim_date")
+            step.detail = {"reused": "the same days and countries as before"}
+        if not calendar_kept:
+            step.rows_written = build_dim_date(ctx.engine)
 
     ctx.step("gold dim_date", dim_date)
     plan = plan_gold(
         ctx.engine,
         changed,
         incremental_silver=incremental_silver,
-        previous_run_succeeded=ctx.log.last_status() == "succeeded",
+        previous_run_succeeded=previous_run_succeeded,
     )
+    if calendar_kept:
+        plan.reused.add("dim_date")
+    if plan.calendar_grew or "locations" in changed:  # new days, or other holidays
+        touched.add("dim_date")
     for table in GOLD_TABLES:
 
         def work(step: StepSummary, table: GoldTable = table) -> None:
             step.detail = {"grain": table.grain}
+            unchanged_inputs = plan.since is not None and not touched & set(table.inputs)
+            if unchanged_inputs and ctx.engine.load("gold", table.name):
+                plan.reused.add(table.name)
+                step.detail["reused"] = "none of its inputs changed"
+                return
+            touched.add(table.name)
             if plan.since is None or table.recent_sql is None:
                 step.rows_written = build_gold_table(ctx.engine, table)
                 if table.recent_sql is not None:
@@ -387,11 +423,24 @@ def comments_for(items: list[Published]) -> dict[str, str]:
     }
 
 
-def _publish(ctx: RunContext, plan: GoldPlan) -> None:
+def _unchanged_evaluation_tables(items: list[Published], changed: set[str]) -> set[str]:
+    """Ground-truth tables silver reused this run (the generator's true demand: a row per
+    product, location and day, not worth copying again)."""
+    staged = {table.staged: table.name for table in source_tables()}
+    return {
+        item.name
+        for item in items
+        if item.layer == "eval" and staged.get(item.table) not in changed
+    }
+
+
+def _publish(ctx: RunContext, plan: GoldPlan, changed: set[str]) -> None:
     def work(step: StepSummary) -> None:
         patches: dict[str, tuple[str, str]] = {}
         for name in GOLD_NAMES:
             table = gold_table(name) if name != "dim_date" else None
+            if name in plan.reused:
+                continue
             if plan.since is not None and table and ctx.engine.has(f"_recent_{name}"):
                 since = plan.since_for(table.recent_by)
                 step.rows_written += ctx.engine.replace_from(
@@ -410,10 +459,13 @@ def _publish(ctx: RunContext, plan: GoldPlan) -> None:
             run_id=ctx.run.run_id,
             comments=comments,
             patches=patches,
+            unchanged=plan.reused | _unchanged_evaluation_tables(items, changed),
         )
         step.detail = {"warehouse": str(ctx.settings.warehouse_path)}
         if patches:
             step.detail["patched"] = {name: f"{c} >= {d}" for name, (c, d) in patches.items()}
+        if plan.reused:
+            step.detail["kept"] = sorted(plan.reused)
         if ctx.settings.warehouse_url:
             publish_postgres(ctx.settings.warehouse_url, lake, items, comments)
             step.detail["postgres"] = "published"
@@ -495,7 +547,7 @@ def _run(
         if "fct_sales" in recent and plan.since is not None:
             sales_from = plan.since.replace(day=1)
         _checks(ctx, _reconciliation_cutoff(ctx), recent, sales_from)
-        _publish(ctx, plan)
+        _publish(ctx, plan, changed)
     finally:
         engine.close()
 

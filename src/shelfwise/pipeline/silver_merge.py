@@ -198,13 +198,20 @@ def merge_silver_table(
     engine.materialize(checked, silver_sql(table, engine.dialect, now, f"_scope_raw_{name}"))
     engine.load(layer, table.staged, f"_previous_{table.staged}")
     columns = ", ".join(c.name for c in table.columns)
-    engine.materialize(
-        table.staged,
-        f"SELECT {columns} FROM _previous_{table.staged} p "
-        f"ANTI JOIN (SELECT {', '.join(table.key)} FROM {checked}) c "
-        f"ON {_key_join(table, 'p', 'c')} "
-        f"UNION ALL SELECT {columns} FROM {checked} WHERE _rule IS NULL",
+    if not engine.merges_in_lake:
+        # The engine writes the whole table back (see Engine.save_changes): build it here.
+        engine.materialize(
+            table.staged,
+            f"SELECT {columns} FROM _previous_{table.staged} p "
+            f"ANTI JOIN (SELECT {', '.join(table.key)} FROM {checked}) c "
+            f"ON {_key_join(table, 'p', 'c')} "
+            f"UNION ALL SELECT {columns} FROM {checked} WHERE _rule IS NULL",
+        )
+    replaced = engine.scalar(
+        f"SELECT COUNT(*) FROM _previous_{table.staged} p SEMI JOIN {checked} c "
+        f"ON {_key_join(table, 'p', 'c')}"
     )
+    added = engine.scalar(f"SELECT COUNT(*) FROM {checked} WHERE _rule IS NULL")
     lost = engine.scalar(
         f"SELECT COUNT(*) FROM _previous_{table.staged} p SEMI JOIN {checked} c "
         f"ON {_key_join(table, 'p', 'c')} AND c._rule IS NOT NULL"
@@ -233,7 +240,7 @@ def merge_silver_table(
         f"AND q.record_key NOT IN (SELECT _record_key FROM {checked}) "
         f"UNION ALL {quarantine_sql(table, checked)}",
     )
-    rows_out = engine.count(table.staged)
+    rows_out = engine.lake.row_count(layer, table.staged) - int(replaced or 0) + int(added or 0)
     quarantined = engine.count(f"_quarantine_{name}")
     for scratch in (f"_scope_raw_{name}", f"_scope_{name}", checked, f"_previous_{table.staged}"):
         engine.drop(scratch)

@@ -53,6 +53,10 @@ class Engine(ABC):
     def save(self, layer: str, table: str, source: str | None = None) -> int:
         """Overwrite lake table `table` with the engine table `source` (default `table`)."""
 
+    # Whether `save_changes` merges the changes into the lake table itself (and the engine
+    # table then reads the lake's new version), so the whole table need not be built first.
+    merges_in_lake = False
+
     def save_changes(self, layer: str, table: str, changes: str, keys: tuple[str, ...]) -> int:
         """Bring lake table `table` up to date with the engine table of the same name, given
         `changes` (its changed rows by `keys`, and the keys to delete flagged `_delete`).
