@@ -55,11 +55,10 @@ def _scope(user: Principal) -> int | None:
 )
 async def place(
     order: OrderCreate,
-    response: Response,
     user: CurrentCustomer,
     db: Db,
     idempotency_key: IdempotencyKey,
-) -> OrderPublic:
+) -> Response:
     """Place an order. Retrying with the same Idempotency-Key and lines returns the first
     order (200, `Idempotent-Replayed: true`); other lines under the same key are refused (422).
     Short stock is 409 with every short line in `error.shortages`."""
@@ -69,10 +68,14 @@ async def place(
     view, replayed = await run_in_threadpool(
         _place_order, db, user.customer_id, order, idempotency_key
     )
-    if replayed:
-        response.status_code = 200
-        response.headers["Idempotent-Replayed"] = "true"
-    return OrderPublic.of(view)
+    # The answer is built as the declared model and serialized once (`response_model` still
+    # documents it): FastAPI would validate a returned model again before serializing it.
+    return Response(
+        OrderPublic.of(view).model_dump_json(),
+        status_code=200 if replayed else 201,
+        media_type="application/json",
+        headers={"Idempotent-Replayed": "true"} if replayed else None,
+    )
 
 
 def _place_order(
