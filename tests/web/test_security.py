@@ -225,7 +225,7 @@ def test_web_layer_holds_no_sql() -> None:
     offenders = []
     for source in WEB_SOURCE.rglob("*.py"):
         text = source.read_text()
-        # Only the Session type may come from SQLAlchemy (for annotations); no query building.
+        # Only types may come from SQLAlchemy (Session, Connection: annotations); no queries.
         if re.search(
             r"\bselect\(|\.execute\(|\btext\(|from sqlalchemy import|sqlalchemy\.sql", text
         ):

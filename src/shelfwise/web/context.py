@@ -10,7 +10,7 @@ from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import Any
 
 from fastapi import Request
-from sqlalchemy import Connection
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from shelfwise.store.accounts import (
