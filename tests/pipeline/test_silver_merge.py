@@ -128,6 +128,11 @@ def test_keys_entering_and_leaving_quarantine_merge_like_a_rebuild(
     _assert_same_as_rebuild(settings, store, tmp_path / "b")
 
 
+def _last_operation(settings: Settings, staged: str) -> str:
+    lake = lake_root(settings.resolved_lake_uri)
+    return str(DeltaTable(str(lake / "silver" / staged)).history(1)[0]["operation"])
+
+
 def _step(run: RunSummary, name: str) -> dict[str, object]:
     return next(s.detail for s in run.steps if s.name == name)
 
@@ -152,13 +157,15 @@ def test_new_orders_recompute_only_recent_days_of_the_daily_fact(
     assert "reused" not in _step(second, "gold mart_abc_classification")
     kept = _step(second, "publish")["kept"]
     assert {"dim_supplier", "fct_purchase_receipts", "mart_supplier_scorecard"} <= set(kept)  # type: ignore[call-overload]
+    # Only new keys: appended to the silver table (a MERGE would read all of it).
+    assert _last_operation(settings, "stg_order_lines") == "WRITE"
     _assert_same_as_rebuild(settings, store, tmp_path)
 
 
 def test_cancelling_an_old_order_recomputes_from_its_day(
     settings: Settings, store: Path, tmp_path: Path
 ) -> None:
-    run_pipeline(settings)
+    run_pipeline(settings, options=ALWAYS_MERGE)
     db = Database(f"sqlite:///{store}")
     try:
         with db.session() as session:
@@ -173,10 +180,12 @@ def test_cancelling_an_old_order_recomputes_from_its_day(
     finally:
         db.dispose()
 
-    second = run_pipeline(settings)
+    second = run_pipeline(settings, options=ALWAYS_MERGE)
 
     recomputed = str(_step(second, "gold fct_inventory_daily")["recomputed"])
     assert recomputed.split()[2] == ordered_on.isoformat()
+    assert _modes(second)["orders"] == "merge"
+    assert _last_operation(settings, "stg_orders") == "MERGE"  # an old key changed
     _assert_same_as_rebuild(settings, store, tmp_path)
 
 

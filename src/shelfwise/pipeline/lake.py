@@ -101,6 +101,11 @@ class Lake(ABC):
         one atomic commit; returns the rows changed (only where `partial_replace`)."""
         raise NotImplementedError(f"the {self.format} lake rewrites whole tables")
 
+    def max_value(self, layer: str, table: str, column: str) -> int | None:
+        """The largest value of an integer column if the format knows it without reading."""
+        del layer, table, column
+        return None
+
     def row_count(self, layer: str, table: str) -> int:
         """Rows of the current version, from the Parquet footers (no data is read)."""
         return sum(pq.ParquetFile(f).metadata.num_rows for f in self.files(layer, table) or [])
@@ -192,6 +197,20 @@ class DeltaLake(Lake):
         self, layer: str, table: str, reader: pa.RecordBatchReader, column: str, since: str
     ) -> int:
         return self._write(layer, table, reader, "overwrite", predicate=f"{column} >= '{since}'")
+
+    def max_value(self, layer: str, table: str, column: str) -> int | None:
+        """The largest value of an integer column, from the files' statistics in the Delta log
+        (no data is read); None when the table is empty or a file has no statistics."""
+        from deltalake import DeltaTable
+
+        actions = pa.table(DeltaTable(str(self.path(layer, table))).get_add_actions(flatten=True))
+        name = f"max.{column}"
+        if name not in actions.column_names:
+            return None
+        values = actions.column(name).to_pylist()
+        if not values or any(value is None for value in values):
+            return None
+        return int(max(values))
 
     def upsert(
         self, layer: str, table: str, reader: pa.RecordBatchReader, keys: tuple[str, ...]

@@ -74,9 +74,34 @@ class DuckDBEngine(Engine):
     merges_in_lake = True
 
     def save_changes(self, layer: str, table: str, changes: str, keys: tuple[str, ...]) -> int:
-        written = self.lake.upsert(layer, table, self.arrow(changes), keys)
+        written = self._append_new_keys(layer, table, changes, keys)
+        if written is None:
+            written = self.lake.upsert(layer, table, self.arrow(changes), keys)
         self.load(layer, table)  # `table` is now the lake's new version
         return written
+
+    def _append_new_keys(
+        self, layer: str, table: str, changes: str, keys: tuple[str, ...]
+    ) -> int | None:
+        """Appends the changes when they are only new rows (no deletes, every key above the
+        table's largest, as for new movements and order lines): a MERGE would read the key
+        column of the whole table to learn that nothing matches (0.8 s at a million rows).
+        None when that does not hold."""
+        schema = self.arrow_schema(changes)
+        if len(keys) != 1 or not pa.types.is_integer(schema.field(keys[0]).type):
+            return None
+        key = keys[0]
+        row = self.con.sql(
+            f"SELECT MIN({key}), COUNT(*) FILTER (WHERE _delete) FROM {changes}"
+        ).fetchone()
+        if row is None or row[0] is None or row[1]:
+            return None
+        largest = self.lake.max_value(layer, table, key)
+        if largest is None or row[0] <= largest:
+            return None
+        columns = ", ".join(name for name in schema.names if name != "_delete")
+        reader = self.con.sql(f"SELECT {columns} FROM {changes}").to_arrow_reader(BATCH_ROWS)
+        return self.lake.append(layer, table, reader)
 
     def rows(self, sql: str) -> list[tuple[Any, ...]]:
         return self.con.sql(sql).fetchall()
