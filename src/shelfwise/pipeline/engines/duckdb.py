@@ -33,6 +33,7 @@ DUCKDB_DIALECT = Dialect(
 class DuckDBEngine(Engine):
     name = "duckdb"
     dialect = DUCKDB_DIALECT
+    merges_in_lake = True
 
     def __init__(self, root: Path, options: PipelineSettings) -> None:
         self.lake = DeltaLake(root)
@@ -70,8 +71,6 @@ class DuckDBEngine(Engine):
     def save(self, layer: str, table: str, source: str | None = None) -> int:
         reader = self.arrow(source or table)
         return self.lake.overwrite(layer, table, reader)
-
-    merges_in_lake = True
 
     def save_changes(self, layer: str, table: str, changes: str, keys: tuple[str, ...]) -> int:
         written = self._append_new_keys(layer, table, changes, keys)
