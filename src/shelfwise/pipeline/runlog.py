@@ -107,13 +107,17 @@ def _alive(pid: int) -> bool:
 class RunLog:
     def __init__(self, path: Path) -> None:
         self.path = path
+        self._schema_ready = False  # a run writes ~60 times: set the file up once
 
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        if not self._schema_ready:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
         with closing(sqlite3.connect(self.path, timeout=30)) as con:
-            con.execute("PRAGMA journal_mode=WAL")
-            con.executescript(SCHEMA)
+            if not self._schema_ready:
+                con.execute("PRAGMA journal_mode=WAL")
+                con.executescript(SCHEMA)
+                self._schema_ready = True
             with con:
                 yield con
 
