@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
+from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import Decimal
+from typing import TypeVar
 
 import pytest
 from sqlalchemy import func, inspect, select
@@ -20,7 +22,6 @@ from shelfwise.store.errors import (
 )
 from shelfwise.store.inventory import (
     LineRequest,
-    OrderReceipt,
     adjust_stock,
     available_quantity,
     cancel_order,
@@ -49,6 +50,8 @@ from shelfwise.store.models import (
     StockMovement,
 )
 from tests.factories import World, make_world
+
+T = TypeVar("T")
 
 
 def _world(db: Database, **kwargs: int) -> World:
@@ -312,33 +315,42 @@ def test_idempotent_retries_create_one_order(any_db: Database) -> None:
         assert other.id not in ids
 
 
-def test_concurrent_idempotent_retries_create_one_order(any_db: Database) -> None:
-    w = _world(any_db)
-    results: list[int] = []
+def _at_once(count: int, attempt: Callable[[], T]) -> list[T]:
+    """Runs `attempt` in `count` threads released together; every one must succeed."""
+    results: list[T] = []
     errors: list[BaseException] = []
-    barrier = threading.Barrier(8)
+    barrier = threading.Barrier(count)
 
-    def attempt() -> None:
+    def run() -> None:
         barrier.wait()
         try:
-            with any_db.session() as session:
-                order = place_order(
-                    session=session,
-                    customer_id=w.customers[0],
-                    location_id=w.locations[0],
-                    lines=[LineRequest(w.products[0], 1)],
-                    idempotency_key="same-click",
-                )
-                results.append(order.id)
+            results.append(attempt())
         except BaseException as exc:  # collected and asserted below
             errors.append(exc)
 
-    threads = [threading.Thread(target=attempt) for _ in range(8)]
+    threads = [threading.Thread(target=run) for _ in range(count)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
     assert errors == []
+    return results
+
+
+def test_concurrent_idempotent_retries_create_one_order(any_db: Database) -> None:
+    w = _world(any_db)
+
+    def attempt() -> int:
+        with any_db.session() as session:
+            return place_order(
+                session=session,
+                customer_id=w.customers[0],
+                location_id=w.locations[0],
+                lines=[LineRequest(w.products[0], 1)],
+                idempotency_key="same-click",
+            ).id
+
+    results = _at_once(8, attempt)
     assert len(set(results)) == 1 and len(results) == 8
     assert _on_hand(any_db, w.products[0], w.locations[0]) == 9
 
@@ -346,31 +358,16 @@ def test_concurrent_idempotent_retries_create_one_order(any_db: Database) -> Non
 def test_concurrent_retries_in_own_transactions_create_one_order(any_db: Database) -> None:
     """The API's path: no savepoint; a retry spoilt by its twin runs again and replays."""
     w = _world(any_db)
-    receipts: list[OrderReceipt] = []
-    errors: list[BaseException] = []
-    barrier = threading.Barrier(8)
-
-    def attempt() -> None:
-        barrier.wait()
-        try:
-            receipts.append(
-                place_order_in_transaction(
-                    any_db,
-                    customer_id=w.customers[0],
-                    location_id=w.locations[0],
-                    lines=[LineRequest(w.products[0], 2)],
-                    idempotency_key="same-tap",
-                )
-            )
-        except BaseException as exc:  # collected and asserted below
-            errors.append(exc)
-
-    threads = [threading.Thread(target=attempt) for _ in range(8)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert errors == []
+    receipts = _at_once(
+        8,
+        lambda: place_order_in_transaction(
+            any_db,
+            customer_id=w.customers[0],
+            location_id=w.locations[0],
+            lines=[LineRequest(w.products[0], 2)],
+            idempotency_key="same-tap",
+        ),
+    )
     assert len({r.id for r in receipts}) == 1 and len(receipts) == 8
     assert sum(not r.replayed for r in receipts) == 1
     assert _on_hand(any_db, w.products[0], w.locations[0]) == 8
