@@ -39,12 +39,12 @@ import anyio.to_thread
 import httpx
 from fastapi import FastAPI, Response
 from pydantic import BaseModel
-from sqlalchemy import bindparam, func, insert, select, text, update
+from sqlalchemy import func, insert, select, text
 from starlette.concurrency import run_in_threadpool
 
 from shelfwise.store.accounts import create_api_token, hash_password
 from shelfwise.store.db import Database
-from shelfwise.store.inventory import adjust_stock, ledger_mismatches
+from shelfwise.store.inventory import TAKE_STOCK, adjust_stock, ledger_mismatches
 from shelfwise.store.models import (
     Base,
     Category,
@@ -162,16 +162,8 @@ class ReferenceOrder(BaseModel):
 
 # The reference's two statements, prepared once and run on the driver's cursor in a Core
 # transaction: the technique of the shop's checkout (`inventory.place_order_in_transaction`),
-# so the floor is not raised by a slower technique and the ratio measures the shop's work.
-TAKE_ONE = PreparedStatement(
-    update(StockLevel)
-    .where(
-        StockLevel.product_id == bindparam("take_product"),
-        StockLevel.location_id == bindparam("take_location"),
-        StockLevel.on_hand - StockLevel.reserved >= bindparam("take_quantity"),
-    )
-    .values(on_hand=StockLevel.on_hand - bindparam("take_quantity"), updated_at=bindparam("now"))
-)
+# whose conditional stock UPDATE it shares, so the floor is not raised by a slower technique
+# and the ratio measures the shop's work.
 RECORD_SALE = PreparedStatement(
     insert(StockMovement),
     ("product_id", "location_id", "kind", "quantity", "occurred_at", "created_at", "updated_at"),
@@ -209,7 +201,7 @@ def reference_app(url: str) -> FastAPI:
     def take(body: ReferenceOrder) -> int:
         now = datetime.now(UTC)
         with db.transaction() as connection:
-            taken = TAKE_ONE.execute(
+            taken = TAKE_STOCK.execute(
                 connection,
                 {
                     "take_product": body.product_id,

@@ -6,8 +6,10 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
+import pytest
 from sqlalchemy import text
 
 from shelfwise.store.db import Database
@@ -25,6 +27,16 @@ def _wal_frames(path: Path) -> int:
         return int(connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()[1])
 
 
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[tuple[Path, Database]]:
+    path = tmp_path / "store.db"
+    db = Database(f"sqlite:///{path}")
+    with db.engine.begin() as connection:
+        connection.execute(text("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)"))
+    yield path, db
+    db.dispose()
+
+
 def _write_rows(db: Database, count: int) -> None:
     for number in range(count):
         with db.engine.begin() as connection:
@@ -33,11 +45,10 @@ def _write_rows(db: Database, count: int) -> None:
             )
 
 
-def test_requests_do_not_checkpoint_while_the_thread_keeps_the_wal_short(tmp_path: Path) -> None:
-    path = tmp_path / "store.db"
-    db = Database(f"sqlite:///{path}")
-    with db.engine.begin() as connection:
-        connection.execute(text("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)"))
+def test_requests_do_not_checkpoint_while_the_thread_keeps_the_wal_short(
+    store: tuple[Path, Database],
+) -> None:
+    path, db = store
     gate = threading.Lock()
     checkpointer = WalCheckpointer(db, gate=gate, interval=0.05)
     checkpointer.start()
@@ -58,14 +69,12 @@ def test_requests_do_not_checkpoint_while_the_thread_keeps_the_wal_short(tmp_pat
     assert _autocheckpoint(db) == AUTOCHECKPOINT_PAGES  # SQLite checkpoints by itself again
     with db.engine.connect() as connection:
         assert connection.execute(text("SELECT count(*) FROM t")).scalar_one() == 1501
-    db.dispose()
 
 
-def test_the_checkpointer_waits_for_the_gate_before_resetting(tmp_path: Path) -> None:
-    path = tmp_path / "store.db"
-    db = Database(f"sqlite:///{path}")
-    with db.engine.begin() as connection:
-        connection.execute(text("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)"))
+def test_the_checkpointer_waits_for_the_gate_before_resetting(
+    store: tuple[Path, Database],
+) -> None:
+    _, db = store
     gate = threading.Lock()
     checkpointer = WalCheckpointer(db, gate=gate, interval=0.02)
     checkpointer.start()
@@ -80,7 +89,6 @@ def test_the_checkpointer_waits_for_the_gate_before_resetting(tmp_path: Path) ->
         assert checkpointer.checkpoints > 0
     finally:
         checkpointer.stop()
-    db.dispose()
 
 
 def test_in_memory_and_server_databases_are_left_alone() -> None:

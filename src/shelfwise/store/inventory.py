@@ -471,7 +471,9 @@ def _order_products(count: int) -> Select[Any]:
 
 
 _ORDER_CONTEXT = select(*_ORDER_CONTEXT_COLUMNS)  # the same, when no product exists
-_TAKE_STOCK = PreparedStatement(
+# Takes a line's units if they are on the shelf (rowcount 1), else nothing: never oversells.
+# Public so that the order benchmark's reference endpoint runs the very same statement.
+TAKE_STOCK = PreparedStatement(
     update(StockLevel)
     .where(
         StockLevel.product_id == bindparam("take_product"),
@@ -728,7 +730,7 @@ def _write_order(
     # Rows are locked in one global order (by product id) so concurrent orders cannot deadlock.
     shortages = []
     for line in sorted(lines, key=lambda ol: ol.product_id):
-        taken = _TAKE_STOCK.execute(
+        taken = TAKE_STOCK.execute(
             connection,
             {
                 "take_product": line.product_id,

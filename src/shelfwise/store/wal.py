@@ -60,7 +60,6 @@ class WalCheckpointer:
         self.gate = gate if gate is not None else nullcontext()
         self.interval = interval
         self.checkpoints = 0  # completed background checkpoints, for tests and monitoring
-        self._active = False
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._listening = False
@@ -75,7 +74,6 @@ class WalCheckpointer:
         if not self._listening:
             event.listen(self.db.engine, "checkout", self._on_checkout)
             self._listening = True
-        self._active = True
         self._stop.clear()
         self._thread = threading.Thread(
             target=self._run, name="shelfwise-wal-checkpoint", daemon=True
@@ -90,16 +88,16 @@ class WalCheckpointer:
         self._stop.set()
         self._thread.join()
         self._thread = None
-        self._active = False
 
     def _on_checkout(self, dbapi_connection: Any, record: Any, _proxy: Any) -> None:
         # A dictionary lookup per checkout; the PRAGMA only when the wanted mode changed.
-        if record.info.get("shelfwise_manual_checkpoints", False) != self._active:
-            pages = 0 if self._active else AUTOCHECKPOINT_PAGES
+        manual = self.running
+        if record.info.get("shelfwise_manual_checkpoints", False) != manual:
+            pages = 0 if manual else AUTOCHECKPOINT_PAGES
             cursor = dbapi_connection.cursor()
             cursor.execute(f"PRAGMA wal_autocheckpoint={pages}")
             cursor.close()
-            record.info["shelfwise_manual_checkpoints"] = self._active
+            record.info["shelfwise_manual_checkpoints"] = manual
 
     def _run(self) -> None:
         assert self.path is not None
