@@ -20,11 +20,10 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from functools import lru_cache
-from typing import Any, Protocol
+from typing import Protocol
 
 from sqlalchemy import (
     Connection,
-    Select,
     and_,
     bindparam,
     func,
@@ -69,6 +68,7 @@ from shelfwise.store.models import (
 )
 from shelfwise.store.prepared import (
     PreparedInsert,
+    PreparedQuery,
     PreparedStatement,
     dbapi_errors,
     driver_cursor,
@@ -431,7 +431,7 @@ _ORDER_CONTEXT_COLUMNS = (
 
 
 @lru_cache(maxsize=64)
-def _order_products(count: int) -> Select[Any]:
+def _order_products(count: int) -> PreparedQuery:
     """One row per ordered product (price, activity, best promotion running on `day`, units
     available at the location), each carrying the location, whether the customer exists, and
     the order the idempotency key already made. One statement per number of products
@@ -447,7 +447,7 @@ def _order_products(count: int) -> Select[Any]:
         .group_by(Promotion.product_id)
         .subquery()
     )
-    return (
+    return PreparedQuery(
         select(
             Product.id,
             Product.sku,
@@ -470,7 +470,7 @@ def _order_products(count: int) -> Select[Any]:
     )
 
 
-_ORDER_CONTEXT = select(*_ORDER_CONTEXT_COLUMNS)  # the same, when no product exists
+_ORDER_CONTEXT = PreparedQuery(select(*_ORDER_CONTEXT_COLUMNS))  # the same, without products
 # Takes a line's units if they are on the shelf (rowcount 1), else nothing: never oversells.
 # Public so that the order benchmark's reference endpoint runs the very same statement.
 TAKE_STOCK = PreparedStatement(
@@ -558,8 +558,8 @@ def _place(
         "key": idempotency_key,
     }
     context.update((f"product_{number}", pid) for number, pid in enumerate(ids))
-    rows = connection.execute(_order_products(len(ids)), context).all()
-    head = rows[0] if rows else connection.execute(_ORDER_CONTEXT, context).one()
+    rows = _order_products(len(ids)).all(connection, context)
+    head = rows[0] if rows else _ORDER_CONTEXT.all(connection, context)[0]
     location_name, location_code = head.location_name, head.location_code
     if head.existing_order_id is not None:
         assert idempotency_key is not None

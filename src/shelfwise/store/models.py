@@ -290,7 +290,8 @@ class Order(Timestamped, Base):
     __table_args__ = (UniqueConstraint("customer_id", "idempotency_key"),)
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"), index=True)
+    # Indexed by the unique (customer_id, idempotency_key), which it leads.
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"))
     location_id: Mapped[int] = mapped_column(ForeignKey("locations.id"), index=True)
     status: Mapped[OrderStatus] = mapped_column(
         _enum(OrderStatus, "order_status"), default=OrderStatus.PENDING
@@ -324,7 +325,7 @@ class OrderLine(Timestamped, Base):
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"), index=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"))  # leads (order_id, line_no)
     line_no: Mapped[int] = mapped_column(Integer)
     product_id: Mapped[int] = mapped_column(ForeignKey("products.id"), index=True)
     quantity: Mapped[int] = mapped_column(Integer)

@@ -9,7 +9,6 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Query, Response
-from starlette.concurrency import run_in_threadpool
 
 from shelfwise.store.accounts import Principal
 from shelfwise.store.carts import (
@@ -62,10 +61,10 @@ async def place(
     """Place an order. Retrying with the same Idempotency-Key and lines returns the first
     order (200, `Idempotent-Replayed: true`); other lines under the same key are refused (422).
     Short stock is 409 with every short line in `error.shortages`."""
-    # The store work runs in the thread pool, one hop; the route itself is async because
+    # The store work runs in a worker thread, one hop; the route itself is async because
     # FastAPI validates the answer of a sync route in a second thread hop.
     assert user.customer_id is not None
-    view, replayed = await run_in_threadpool(
+    view, replayed = await db.run_writing(
         _place_order, db, user.customer_id, order, idempotency_key
     )
     # The answer is built as the declared model and serialized once (`response_model` still
