@@ -89,6 +89,9 @@ def test_cart_input_validation(client: TestClient, shop: Shop) -> None:
         headers={**auth, "Content-Type": "application/json"},
     )
     assert bad_json.status_code == 422
+    fields = bad_json.json()["error"]["fields"]
+    assert list(fields) == ["body"], fields
+    assert fields["body"].startswith("not valid JSON at character 1: "), fields
 
 
 def test_update_of_a_product_not_in_the_cart(client: TestClient, shop: Shop) -> None:

@@ -104,6 +104,17 @@ def _field_name(loc: tuple[Any, ...] | list[Any]) -> str:
     return ".".join(parts) or "body"
 
 
+def _field_problem(problem: dict[str, Any]) -> tuple[str, str]:
+    """The field and message of one validation problem. A body that is not JSON is located at
+    a character offset ("body", 9), which names no field: it is the body's problem."""
+    loc = problem.get("loc", ())
+    if problem.get("type") == "json_invalid":
+        reason = str(problem.get("ctx", {}).get("error", "")).strip() or "JSON decode error"
+        where = f" at character {loc[-1]}" if loc and isinstance(loc[-1], int) else ""
+        return "body", f"not valid JSON{where}: {reason}"
+    return _field_name(loc), str(problem.get("msg", ""))
+
+
 def _error_response(request: Request, error: ApiError) -> Response:
     if _is_api(request):
         return JSONResponse(error.body(), status_code=error.status, headers=error.headers)
@@ -142,7 +153,7 @@ def _install_error_handlers(app: FastAPI) -> None:
     async def invalid_request(request: Request, exc: RequestValidationError) -> Response:
         fields: dict[str, str] = {}
         for problem in exc.errors():
-            fields.setdefault(_field_name(problem.get("loc", ())), str(problem.get("msg", "")))
+            fields.setdefault(*_field_problem(problem))
         summary = "; ".join(f"{name}: {message}" for name, message in fields.items())
         error = ApiError(
             422 if _is_api(request) else 400,
