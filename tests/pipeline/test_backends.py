@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 from sqlalchemy import create_engine, text
 
+from shelfwise.config import Settings
 from shelfwise.pipeline import run_pipeline
 from shelfwise.pipeline.duckdb_support import attach_source, connect
 from shelfwise.pipeline.gold import GOLD_NAMES
@@ -20,6 +21,7 @@ from shelfwise.synth import generate
 from tests.dbservers import RunningServer
 from tests.pipeline.conftest import TINY, settings_for
 from tests.pipeline.helpers import KEYS, assert_same_gold, gold_frames
+from tests.pipeline.test_run import add_orders
 
 
 def _generated(url: str) -> str:
@@ -76,6 +78,8 @@ def test_postgres_store_to_duckdb_and_postgres_warehouses(
     assert ordered["order_line_id"].tolist() == gold["fct_sales"]["order_line_id"].tolist()
     assert ordered["net_revenue"].sum() == gold["fct_sales"]["net_revenue"].sum()
 
+    _assert_incremental_run_reconciles_recent_months(source, settings)
+
 
 @pytest.mark.mysql
 def test_mariadb_store(mariadb_url: str, generated_store: Path, tmp_path: Path) -> None:
@@ -87,6 +91,16 @@ def test_mariadb_store(mariadb_url: str, generated_store: Path, tmp_path: Path) 
     from_sqlite = settings_for(tmp_path / "sqlite-home", generated_store)
     run_pipeline(from_sqlite)
     assert_same_gold(gold_frames(settings.warehouse_path), gold_frames(from_sqlite.warehouse_path))
+
+    _assert_incremental_run_reconciles_recent_months(source, settings)
+
+
+def _assert_incremental_run_reconciles_recent_months(source: str, settings: Settings) -> None:
+    """New orders: the next run reconciles only the recent months, in the source's SQL."""
+    add_orders(source, 3)
+    second = run_pipeline(settings)
+    checks = next(step for step in second.steps if step.name == "checks")
+    assert any("months from" in str(detail) for detail in checks.detail.values()), checks.detail
 
 
 @pytest.mark.postgres

@@ -32,7 +32,12 @@ def _store_counts(store: Path) -> dict[str, int]:
 
 def _add_orders(store: Path, count: int) -> int:
     """Place `count` new one-line orders where stock is available; returns lines added."""
-    db = Database(f"sqlite:///{store}")
+    return add_orders(f"sqlite:///{store}", count)
+
+
+def add_orders(url: str, count: int) -> int:
+    """`_add_orders` on the store at `url` (any backend)."""
+    db = Database(url)
     added = 0
     try:
         with db.session() as session:

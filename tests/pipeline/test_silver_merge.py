@@ -155,6 +155,10 @@ def test_new_orders_recompute_only_recent_days_of_the_daily_fact(
     assert "reused" in _step(second, "gold fct_purchase_receipts")
     assert "reused" in _step(second, "gold dim_supplier")
     assert "reused" not in _step(second, "gold mart_abc_classification")
+    # Today is after the history's last day: the calendar gets the new days, not a rebuild
+    # (the comparison with a rebuild below includes dim_date).
+    assert last_day < datetime.now(UTC).date()
+    assert "extended" in _step(second, "gold dim_date")
     kept = _step(second, "publish")["kept"]
     assert {"dim_supplier", "fct_purchase_receipts", "mart_supplier_scorecard"} <= set(kept)  # type: ignore[call-overload]
     # Only new keys: appended to the silver table (a MERGE would read all of it).

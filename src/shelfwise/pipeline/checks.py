@@ -134,10 +134,18 @@ def reconcile_sales(
     quarantined = engine.arrow("_quarantine_order_lines").read_all()
     source.register("_quarantined_lines", quarantined)
     q = '"' if backend != "mysql" else "`"
+    # For recent months, orders (by their `ordered_at` index) lead to their lines: SQLite's
+    # planner would walk every line by the `updated_at` index, whose bound spans them all
+    # (0.8 s for no row at a million lines). A CROSS JOIN fixes SQLite's join order and is a
+    # plain join to PostgreSQL and MySQL. Reading every month, lines first is quicker.
+    joined = (
+        f"orders o CROSS JOIN order_lines ol WHERE o.{q}id{q} = ol.order_id AND "
+        if from_month is not None
+        else f"order_lines ol JOIN orders o ON o.{q}id{q} = ol.order_id WHERE "
+    )
     lines = (
         f"SELECT ol.{q}id{q} AS id, ol.quantity, ol.unit_price, ol.discount, o.ordered_at "
-        f"FROM order_lines ol JOIN orders o ON o.{q}id{q} = ol.order_id "
-        f"WHERE ol.updated_at <= '{stamp}' {source_from}"
+        f"FROM {joined}ol.updated_at <= '{stamp}' {source_from}"
     )
     ordered = "TRY_CAST(s.ordered_at AS TIMESTAMP)"
     operational = _period_totals(

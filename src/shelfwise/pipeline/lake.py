@@ -22,9 +22,13 @@ import shutil
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+
+if TYPE_CHECKING:
+    from deltalake import DeltaTable
 
 LAYERS = ("bronze", "silver", "gold", "eval")
 POINTER = "_current.json"
@@ -36,6 +40,15 @@ PARTITION_BY = {
     "fct_inventory_daily": "month",
     "agg_inventory_monthly": "month",
 }
+
+
+def _commit_stamp(table: Path, version: int) -> int | None:
+    """When the log entry of `version` was written (None: there is none): a table dropped and
+    written again reaches the same version with another entry."""
+    try:
+        return (table / "_delta_log" / f"{version:020d}.json").stat().st_mtime_ns
+    except FileNotFoundError:
+        return None
 
 
 class LakeFormatError(RuntimeError):
@@ -111,11 +124,9 @@ class Lake(ABC):
         return sum(pq.ParquetFile(f).metadata.num_rows for f in self.files(layer, table) or [])
 
     def empty_table(self, layer: str, table: str) -> pa.Table:
-        """A table with no data files, as an empty Arrow table with its schema."""
-        from deltalake import DeltaTable
-
-        schema = pa.schema(DeltaTable(str(self.path(layer, table))).schema().to_arrow())
-        return pa.Table.from_batches([], schema=schema)  # reading the schema is enough
+        """A table with no data files, as an empty Arrow table with its schema (only Delta
+        keeps a schema without files)."""
+        raise NotImplementedError(f"the {self.format} lake has no table without files")
 
     def exists(self, layer: str, table: str) -> bool:
         return self.files(layer, table) is not None
@@ -144,14 +155,58 @@ class DeltaLake(Lake):
     format = "delta"
     partial_replace = True  # Delta's replaceWhere: one commit, rewrites only matching files
 
-    def files(self, layer: str, table: str) -> list[str] | None:
+    def __init__(self, root: Path) -> None:
+        super().__init__(root)
+        self._opened: dict[Path, tuple[DeltaTable, int]] = {}
+
+    def _table(self, layer: str, table: str) -> DeltaTable | None:
+        """The table's current version, None if there is no table. Opening one reads its log
+        (~8 ms) and a run asks ~170 times, mostly of tables it did not change: an open table
+        is kept while its log's newest commit is still the one it was opened at."""
         from deltalake import DeltaTable
 
         path = self.path(layer, table)
-        self.check_format(layer, table)
+        kept = self._opened.get(path)
+        if kept is not None:
+            opened, stamp = kept
+            if (
+                _commit_stamp(path, opened.version()) == stamp
+                and _commit_stamp(path, opened.version() + 1) is None
+            ):
+                return opened
+            del self._opened[path]
         if not DeltaTable.is_deltatable(str(path)):
             return None
-        return list(DeltaTable(str(path)).file_uris())
+        opened = DeltaTable(str(path))
+        written = _commit_stamp(path, opened.version())
+        if written is not None:
+            self._opened[path] = (opened, written)
+        return opened
+
+    def _existing(self, layer: str, table: str) -> DeltaTable:
+        opened = self._table(layer, table)
+        if opened is None:
+            raise FileNotFoundError(f"no Delta table at {self.path(layer, table)}")
+        return opened
+
+    def files(self, layer: str, table: str) -> list[str] | None:
+        self.check_format(layer, table)
+        opened = self._table(layer, table)
+        return None if opened is None else list(opened.file_uris())
+
+    def row_count(self, layer: str, table: str) -> int:
+        """Rows of the current version, from the log's per-file counts (no file is opened)."""
+        opened = self._table(layer, table)
+        if opened is None:
+            return 0
+        counts = pa.table(opened.get_add_actions(flatten=True)).column("num_records").to_pylist()
+        if None in counts:  # a file written without statistics
+            return super().row_count(layer, table)
+        return int(sum(counts))
+
+    def empty_table(self, layer: str, table: str) -> pa.Table:
+        schema = pa.schema(self._existing(layer, table).schema().to_arrow())
+        return pa.Table.from_batches([], schema=schema)  # reading the schema is enough
 
     def _write(
         self,
@@ -201,9 +256,8 @@ class DeltaLake(Lake):
     def max_value(self, layer: str, table: str, column: str) -> int | None:
         """The largest value of an integer column, from the files' statistics in the Delta log
         (no data is read); None when the table is empty or a file has no statistics."""
-        from deltalake import DeltaTable
 
-        actions = pa.table(DeltaTable(str(self.path(layer, table))).get_add_actions(flatten=True))
+        actions = pa.table(self._existing(layer, table).get_add_actions(flatten=True))
         name = f"max.{column}"
         if name not in actions.column_names:
             return None
@@ -217,14 +271,13 @@ class DeltaLake(Lake):
     ) -> int:
         """Delta MERGE: only files holding a changed key are rewritten, new keys are added as
         new files; an append-mostly table (movements, order lines) is barely touched."""
-        from deltalake import DeltaTable
 
         self.check_format(layer, table)
         columns = [name for name in reader.schema.names if name != "_delete"]
         counter = [0]
         values = {c: f"s.{c}" for c in columns}
         (
-            DeltaTable(str(self.path(layer, table)))
+            self._existing(layer, table)
             .merge(
                 counted(reader, counter),
                 " AND ".join(f"t.{k} = s.{k}" for k in keys),

@@ -105,23 +105,35 @@ def _alive(pid: int) -> bool:
 
 
 class RunLog:
+    """The run log's file. From `start` to `finish` a run keeps one connection: it writes ~60
+    times, and closing the last connection of a WAL database checkpoints it each time."""
+
     def __init__(self, path: Path) -> None:
         self.path = path
-        self._schema_ready = False  # a run writes ~60 times: set the file up once
+        self._schema_ready = False
+        self._run_connection: sqlite3.Connection | None = None
+
+    def _open(self) -> sqlite3.Connection:
+        if not self._schema_ready:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        con = sqlite3.connect(self.path, timeout=30)
+        if not self._schema_ready:
+            con.execute("PRAGMA journal_mode=WAL")
+            con.executescript(SCHEMA)
+            self._schema_ready = True
+        return con
 
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
-        if not self._schema_ready:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-        with closing(sqlite3.connect(self.path, timeout=30)) as con:
-            if not self._schema_ready:
-                con.execute("PRAGMA journal_mode=WAL")
-                con.executescript(SCHEMA)
-                self._schema_ready = True
-            with con:
-                yield con
+        if self._run_connection is not None:
+            with self._run_connection:
+                yield self._run_connection
+            return
+        with closing(self._open()) as con, con:
+            yield con
 
     def start(self, run: RunSummary) -> None:
+        self._run_connection = self._open()
         with self._connect() as con:
             for run_id, pid in con.execute("SELECT run_id, pid FROM runs WHERE status='running'"):
                 if not _alive(pid):
@@ -157,16 +169,21 @@ class RunLog:
             )
 
     def finish(self, run: RunSummary) -> None:
-        with self._connect() as con:
-            con.execute(
-                "UPDATE runs SET status=?, finished_at=?, error=? WHERE run_id=?",
-                (
-                    run.status,
-                    run.finished_at.isoformat() if run.finished_at else None,
-                    run.error,
-                    run.run_id,
-                ),
-            )
+        try:
+            with self._connect() as con:
+                con.execute(
+                    "UPDATE runs SET status=?, finished_at=?, error=? WHERE run_id=?",
+                    (
+                        run.status,
+                        run.finished_at.isoformat() if run.finished_at else None,
+                        run.error,
+                        run.run_id,
+                    ),
+                )
+        finally:
+            if self._run_connection is not None:
+                self._run_connection.close()
+                self._run_connection = None
 
     def recent(self, limit: int) -> list[RunSummary]:
         if not self.path.exists():

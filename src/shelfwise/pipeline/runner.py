@@ -266,25 +266,48 @@ def _business_days(engine: Engine) -> tuple[date | None, date | None]:
     return row[0], row[1]
 
 
-def build_dim_date(engine: Engine) -> int:
-    first, last = _business_days(engine)
-    countries = [str(c) for (c,) in engine.rows("SELECT DISTINCT country FROM stg_locations")]
-    engine.register_arrow("_calendar", calendar(first, last, countries))
-    return engine.build(
-        "dim_date",
-        "SELECT date, year, quarter, month, iso_year, iso_week, day_of_week, is_weekend, "
-        "is_holiday, holiday_countries FROM _calendar",
-    )
+_CALENDAR_COLUMNS = (
+    "date, year, quarter, month, iso_year, iso_week, day_of_week, is_weekend, is_holiday, "
+    "holiday_countries"
+)
 
 
-def _same_calendar_span(engine: Engine) -> bool:
-    """Whether the business days span what the previous `dim_date` covers (building the
-    calendar again means computing the holidays of every country, ~0.4 s)."""
+def build_dim_date(engine: Engine, span: tuple[date | None, date | None] | None = None) -> int:
+    first, last = span or _business_days(engine)
+    engine.register_arrow("_calendar", calendar(first, last, _countries(engine)))
+    return engine.build("dim_date", f"SELECT {_CALENDAR_COLUMNS} FROM _calendar")
+
+
+def _countries(engine: Engine) -> list[str]:
+    return [str(c) for (c,) in engine.rows("SELECT DISTINCT country FROM stg_locations")]
+
+
+def keep_or_extend_dim_date(engine: Engine) -> str | None:
+    """The previous `dim_date` kept as it is when the business days span the same dates, or
+    extended by the new days when only the last day moved on (a daily run): building the
+    calendar means computing the holidays of every country and year, ~0.4 s for three years.
+    None when it has to be built whole. Only for runs where no location changed."""
     if not engine.load("gold", "dim_date", "_previous_calendar"):
-        return False
-    previous = engine.rows("SELECT MIN(date), MAX(date) FROM _previous_calendar")[0]
+        return None
+    previous_first, previous_last = engine.rows(
+        "SELECT MIN(date), MAX(date) FROM _previous_calendar"
+    )[0]
+    first, last = _business_days(engine)
+    if (previous_first, previous_last) == (first, last):
+        engine.drop("_previous_calendar")
+        return "kept"
+    if previous_first is None or previous_first != first or last is None or last < previous_last:
+        engine.drop("_previous_calendar")
+        return None
+    new_days = calendar(previous_last + timedelta(days=1), last, _countries(engine))
+    engine.register_arrow("_calendar", new_days)
+    engine.build(
+        "dim_date",
+        f"SELECT {_CALENDAR_COLUMNS} FROM _previous_calendar "
+        f"UNION ALL SELECT {_CALENDAR_COLUMNS} FROM _calendar",
+    )
     engine.drop("_previous_calendar")
-    return tuple(previous) == _business_days(engine)
+    return "extended"
 
 
 def build_gold_table(engine: Engine, table: GoldTable) -> int:
@@ -305,10 +328,14 @@ def _gold(ctx: RunContext, changed: set[str], incremental_silver: bool) -> GoldP
     def dim_date(step: StepSummary) -> None:
         nonlocal calendar_kept
         may_keep = incremental_silver and previous_run_succeeded and "locations" not in changed
-        if may_keep and _same_calendar_span(ctx.engine):
+        outcome = keep_or_extend_dim_date(ctx.engine) if may_keep else None
+        if outcome == "kept":
             calendar_kept = ctx.engine.load("gold", "dim_date")
             step.detail = {"reused": "the same days and countries as before"}
-        if not calendar_kept:
+        elif outcome == "extended":
+            step.rows_written = ctx.engine.count("dim_date")
+            step.detail = {"extended": "the previous calendar and the new days"}
+        else:
             step.rows_written = build_dim_date(ctx.engine)
 
     ctx.step("gold dim_date", dim_date)
