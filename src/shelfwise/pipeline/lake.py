@@ -199,7 +199,12 @@ class DeltaLake(Lake):
         opened = self._table(layer, table)
         if opened is None:
             return 0
-        counts = pa.table(opened.get_add_actions(flatten=True)).column("num_records").to_pylist()
+        actions = pa.table(opened.get_add_actions(flatten=True))
+        counts = (
+            actions.column("num_records").to_pylist()
+            if "num_records" in actions.column_names
+            else [None] * actions.num_rows
+        )
         if None in counts:  # a file written without statistics
             return super().row_count(layer, table)
         return int(sum(counts))
@@ -256,7 +261,6 @@ class DeltaLake(Lake):
     def max_value(self, layer: str, table: str, column: str) -> int | None:
         """The largest value of an integer column, from the files' statistics in the Delta log
         (no data is read); None when the table is empty or a file has no statistics."""
-
         actions = pa.table(self._existing(layer, table).get_add_actions(flatten=True))
         name = f"max.{column}"
         if name not in actions.column_names:
@@ -271,7 +275,6 @@ class DeltaLake(Lake):
     ) -> int:
         """Delta MERGE: only files holding a changed key are rewritten, new keys are added as
         new files; an append-mostly table (movements, order lines) is barely touched."""
-
         self.check_format(layer, table)
         columns = [name for name in reader.schema.names if name != "_delete"]
         counter = [0]

@@ -272,8 +272,8 @@ _CALENDAR_COLUMNS = (
 )
 
 
-def build_dim_date(engine: Engine, span: tuple[date | None, date | None] | None = None) -> int:
-    first, last = span or _business_days(engine)
+def build_dim_date(engine: Engine) -> int:
+    first, last = _business_days(engine)
     engine.register_arrow("_calendar", calendar(first, last, _countries(engine)))
     return engine.build("dim_date", f"SELECT {_CALENDAR_COLUMNS} FROM _calendar")
 
