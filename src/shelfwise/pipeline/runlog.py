@@ -134,6 +134,13 @@ class RunLog:
 
     def start(self, run: RunSummary) -> None:
         self._run_connection = self._open()
+        try:
+            self._record_start(run)
+        except BaseException:
+            self._close_run_connection()  # `finish` is not called for a run that did not start
+            raise
+
+    def _record_start(self, run: RunSummary) -> None:
         with self._connect() as con:
             for run_id, pid in con.execute("SELECT run_id, pid FROM runs WHERE status='running'"):
                 if not _alive(pid):
@@ -149,6 +156,11 @@ class RunLog:
                 "INSERT INTO runs VALUES (?, ?, ?, 'running', ?, NULL, NULL, ?)",
                 (run.run_id, run.engine, int(run.full), run.started_at.isoformat(), os.getpid()),
             )
+
+    def _close_run_connection(self) -> None:
+        if self._run_connection is not None:
+            self._run_connection.close()
+            self._run_connection = None
 
     def step(self, run: RunSummary, step: StepSummary) -> None:
         with self._connect() as con:
@@ -181,9 +193,7 @@ class RunLog:
                     ),
                 )
         finally:
-            if self._run_connection is not None:
-                self._run_connection.close()
-                self._run_connection = None
+            self._close_run_connection()
 
     def recent(self, limit: int) -> list[RunSummary]:
         if not self.path.exists():

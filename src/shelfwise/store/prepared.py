@@ -198,7 +198,9 @@ class _Compiled:
                 column.type._cached_result_processor(self.dialect, described[1])
                 for column, described in zip(columns, description, strict=True)
             ]
-            self._row_type = namedtuple("Row", [column.keyname for column in columns])  # type: ignore[misc]
+            self._row_type = namedtuple(  # type: ignore[misc]
+                "Row", [column.keyname for column in columns], rename=True
+            )
         make = self._row_type._make  # type: ignore[attr-defined]
         processors = self._result_processors
         if not any(processors):
