@@ -52,6 +52,16 @@ def _silver(settings: Settings, table: str) -> pd.DataFrame:
     return frame.sort_values(list(source_table(table).key)).reset_index(drop=True)
 
 
+def _change_first_row(store: Path, table: str, assignment: str) -> None:
+    """Change the row with the lowest id of `table` in the store, after every watermark."""
+    with closing(_raw(store)) as con, con:
+        con.execute(
+            f"UPDATE {table} SET {assignment}, updated_at = ? "
+            f"WHERE id = (SELECT MIN(id) FROM {table})",
+            (STAMP,),
+        )
+
+
 def _assert_same_as_rebuild(settings: Settings, store: Path, tmp_path: Path) -> None:
     rebuilt = settings_for(tmp_path / "rebuilt", store)
     run_pipeline(rebuilt, full=True)
@@ -195,12 +205,7 @@ def test_cancelling_an_old_order_recomputes_from_its_day(
 
 def test_price_change_rebuilds_the_daily_fact(settings: Settings, store: Path) -> None:
     run_pipeline(settings)
-    with closing(_raw(store)) as con, con:
-        con.execute(
-            "UPDATE products SET unit_price = unit_price + 1, updated_at = ? "
-            "WHERE id = (SELECT MIN(id) FROM products)",
-            (STAMP,),
-        )
+    _change_first_row(store, "products", "unit_price = unit_price + 1")
 
     second = run_pipeline(settings)
 
@@ -212,12 +217,7 @@ def test_a_customer_change_rebuilds_only_what_reads_customers(
     settings: Settings, store: Path, tmp_path: Path
 ) -> None:
     run_pipeline(settings)
-    with closing(_raw(store)) as con, con:
-        con.execute(
-            "UPDATE customers SET name = name || ' Jr', updated_at = ? "
-            "WHERE id = (SELECT MIN(id) FROM customers)",
-            (STAMP,),
-        )
+    _change_first_row(store, "customers", "name = name || ' Jr'")
 
     second = run_pipeline(settings)
 

@@ -63,9 +63,21 @@ class GoldPlan:
         return first.isoformat()
 
 
-def _calendar_span(engine: Engine, name: str) -> tuple[date | None, date | None]:
+CalendarSpan = tuple[date | None, date | None]
+
+
+def _calendar_span(engine: Engine, name: str) -> CalendarSpan:
     row = engine.rows(f"SELECT MIN(date), MAX(date) FROM {name}")[0]
     return row[0], row[1]
+
+
+def previous_calendar_span(engine: Engine) -> CalendarSpan | None:
+    """First and last day of the previous run's `dim_date`; None when there is none."""
+    if not engine.load("gold", "dim_date", "_previous_dim_date"):
+        return None
+    span = _calendar_span(engine, "_previous_dim_date")
+    engine.drop("_previous_dim_date")
+    return span
 
 
 def plan_gold(
@@ -74,6 +86,7 @@ def plan_gold(
     *,
     incremental_silver: bool,
     previous_run_succeeded: bool,
+    previous_calendar: CalendarSpan | None,
 ) -> GoldPlan:
     """From which day `fct_inventory_daily` must be recomputed (call after `dim_date`)."""
     if not incremental_silver:
@@ -84,12 +97,9 @@ def plan_gold(
         return GoldPlan(None, f"the {engine.name} engine rebuilds gold in full")
     if changed & REBUILD_ON_CHANGE:
         return GoldPlan(None, f"{', '.join(sorted(changed & REBUILD_ON_CHANGE))} changed")
-    if not engine.load("gold", "dim_date", "_previous_dim_date") or not engine.lake.exists(
-        "gold", "fct_inventory_daily"
-    ):
+    if previous_calendar is None or not engine.lake.exists("gold", "fct_inventory_daily"):
         return GoldPlan(None, "no previous gold")
-    old_first, old_last = _calendar_span(engine, "_previous_dim_date")
-    engine.drop("_previous_dim_date")
+    old_first, old_last = previous_calendar
     first, last = _calendar_span(engine, "dim_date")
     if old_first is None or old_last is None or first != old_first or last is None:
         return GoldPlan(None, "the calendar starts on another day")

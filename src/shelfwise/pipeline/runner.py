@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Protocol, TypeVar
+from typing import Literal, Protocol, TypeVar
 
 from shelfwise.config import Settings
 from shelfwise.pipeline import checks as gold_checks
@@ -30,9 +30,11 @@ from shelfwise.pipeline.extract import extract_table, watermark
 from shelfwise.pipeline.gold import GOLD_NAMES, GOLD_TABLES, GoldTable, gold_table, grains
 from shelfwise.pipeline.gold_incremental import (
     TRACKED_CHANGES,
+    CalendarSpan,
     GoldPlan,
     build_recent,
     plan_gold,
+    previous_calendar_span,
 )
 from shelfwise.pipeline.publish import (
     Published,
@@ -282,22 +284,20 @@ def _countries(engine: Engine) -> list[str]:
     return [str(c) for (c,) in engine.rows("SELECT DISTINCT country FROM stg_locations")]
 
 
-def keep_or_extend_dim_date(engine: Engine) -> str | None:
-    """The previous `dim_date` kept as it is when the business days span the same dates, or
-    extended by the new days when only the last day moved on (a daily run): building the
-    calendar means computing the holidays of every country and year, ~0.4 s for three years.
-    None when it has to be built whole. Only for runs where no location changed."""
-    if not engine.load("gold", "dim_date", "_previous_calendar"):
-        return None
-    previous_first, previous_last = engine.rows(
-        "SELECT MIN(date), MAX(date) FROM _previous_calendar"
-    )[0]
+def keep_or_extend_dim_date(
+    engine: Engine, previous: CalendarSpan
+) -> Literal["kept", "extended"] | None:
+    """The previous `dim_date` (spanning `previous`) kept as it is when the business days span
+    the same dates, or extended by the new days when only the last day moved on (a daily run):
+    building the calendar means computing the holidays of every country and year, ~0.4 s for
+    three years. None when it has to be built whole. Only for runs where no location changed."""
+    previous_first, previous_last = previous
     first, last = _business_days(engine)
-    if (previous_first, previous_last) == (first, last):
-        engine.drop("_previous_calendar")
+    if previous == (first, last):
         return "kept"
-    if previous_first is None or previous_first != first or last is None or last < previous_last:
-        engine.drop("_previous_calendar")
+    if previous_first != first or previous_last is None or last is None or last < previous_last:
+        return None
+    if not engine.load("gold", "dim_date", "_previous_calendar"):
         return None
     new_days = calendar(previous_last + timedelta(days=1), last, _countries(engine))
     engine.register_arrow("_calendar", new_days)
@@ -322,13 +322,18 @@ def _gold(ctx: RunContext, changed: set[str], incremental_silver: bool) -> GoldP
         f"stg_{name}_history" for name in changed & set(HISTORY_TABLES)
     }
     previous_run_succeeded = ctx.log.last_status() == "succeeded"
-
+    previous_calendar = (
+        previous_calendar_span(ctx.engine)
+        if incremental_silver and previous_run_succeeded
+        else None
+    )
     calendar_kept = False
 
     def dim_date(step: StepSummary) -> None:
         nonlocal calendar_kept
-        may_keep = incremental_silver and previous_run_succeeded and "locations" not in changed
-        outcome = keep_or_extend_dim_date(ctx.engine) if may_keep else None
+        outcome = None
+        if previous_calendar is not None and "locations" not in changed:
+            outcome = keep_or_extend_dim_date(ctx.engine, previous_calendar)
         if outcome == "kept":
             calendar_kept = ctx.engine.load("gold", "dim_date")
             step.detail = {"reused": "the same days and countries as before"}
@@ -344,6 +349,7 @@ def _gold(ctx: RunContext, changed: set[str], incremental_silver: bool) -> GoldP
         changed,
         incremental_silver=incremental_silver,
         previous_run_succeeded=previous_run_succeeded,
+        previous_calendar=previous_calendar,
     )
     if calendar_kept:
         plan.reused.add("dim_date")
