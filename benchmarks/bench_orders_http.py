@@ -230,17 +230,15 @@ def reference_app(url: str) -> FastAPI:
 
 
 def serve(kind: str, url: str, port: int) -> None:
-    """Entry point of a server subprocess."""
-    import uvicorn
-
+    """Entry point of a server subprocess: both servers run as `shelfwise serve` does."""
     from shelfwise.config import Settings
-    from shelfwise.web.app import create_app
+    from shelfwise.web.app import create_app, run_server
 
     if kind == "shop":
         app = create_app(Settings(secret_key=SECRET, database_url=url))
     else:
         app = reference_app(url)
-    uvicorn.run(
+    run_server(
         app,
         host="127.0.0.1",
         port=port,

@@ -1,14 +1,18 @@
-"""`WebDatabase.run_writing`: on SQLite one writing thread at a time, elsewhere in parallel."""
+"""`WebDatabase.run_writing`: on SQLite one writing thread at a time, elsewhere in parallel;
+`run_grouped`: on SQLite concurrent writes share transactions, elsewhere each has its own."""
 
 from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 
 import anyio
 import pytest
+from sqlalchemy import Connection
 
 from shelfwise.store.db import Database
+from shelfwise.store.errors import InvalidRequest
 from shelfwise.web.context import WebDatabase
 
 
@@ -53,3 +57,57 @@ def test_other_databases_write_in_parallel(postgres_url: str) -> None:
         assert _most_at_once(db, tasks=8) > 1
     finally:
         db.dispose()
+
+
+def _grouped(db: Database, jobs: int) -> tuple[list[object], int]:
+    """Runs `jobs` concurrent `run_grouped` calls (every third one fails); returns what each
+    caller got and how many transactions the jobs ran in."""
+    web = WebDatabase(db)
+    transactions: set[int] = set()
+
+    def job(number: int) -> Callable[[Connection], int]:
+        def work(connection: Connection) -> int:
+            transactions.add(id(connection))  # one Connection per transaction here
+            time.sleep(0.005)  # the others queue meanwhile
+            if number % 3 == 0:
+                raise InvalidRequest(f"job {number} refused")
+            return number
+
+        return work
+
+    answers: dict[int, object] = {}
+
+    async def main() -> None:
+        async def one(number: int) -> None:
+            try:
+                answers[number] = await web.run_grouped(job(number))
+            except InvalidRequest as exc:
+                answers[number] = str(exc)
+
+        async with anyio.create_task_group() as group:
+            for number in range(jobs):
+                group.start_soon(one, number)
+
+    anyio.run(main)
+    return [answers[number] for number in range(jobs)], len(transactions)
+
+
+def _expected(jobs: int) -> list[object]:
+    return [f"job {n} refused" if n % 3 == 0 else n for n in range(jobs)]
+
+
+def test_sqlite_groups_concurrent_writes_in_few_transactions(sqlite_db: Database) -> None:
+    answers, transactions = _grouped(sqlite_db, jobs=12)
+    assert answers == _expected(12)  # each caller gets its own answer or error
+    assert transactions < 12
+
+
+@pytest.mark.postgres
+def test_other_databases_give_each_write_its_transaction(postgres_url: str) -> None:
+    db = Database(postgres_url)
+    try:
+        answers, transactions = _grouped(db, jobs=6)
+    finally:
+        db.dispose()
+    assert answers == _expected(6)
+    assert transactions == 6

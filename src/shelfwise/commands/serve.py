@@ -25,9 +25,7 @@ def check_schema(url: str) -> None:
 
 def serve_app(config: Settings, *, host: str, port: int, demo: bool = False) -> None:
     """Build the website and serve it until Ctrl+C (the demo calls this with demo=True)."""
-    import uvicorn
-
-    from shelfwise.web.app import ConfigurationError, create_app
+    from shelfwise.web.app import ConfigurationError, create_app, run_server
 
     check_schema(config.resolved_database_url)
     try:
@@ -38,7 +36,7 @@ def serve_app(config: Settings, *, host: str, port: int, demo: bool = False) -> 
         f"Shelfwise is serving on [bold]http://{host}:{port}/[/] "
         f"(API reference at /api/v1/docs); press Ctrl+C to stop"
     )
-    uvicorn.run(app, host=host, port=port, log_level="info", proxy_headers=True)
+    run_server(app, host=host, port=port, log_level="info", proxy_headers=True)
 
 
 def serve(

@@ -15,12 +15,10 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping, Sequence
-from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from functools import lru_cache
-from typing import Protocol
 
 from sqlalchemy import (
     Connection,
@@ -45,6 +43,7 @@ from shelfwise.store.errors import (
     RetryTransaction,
     Shortage,
 )
+from shelfwise.store.group_commit import Job, Transactions, run_alone
 from shelfwise.store.models import (
     Customer,
     Location,
@@ -370,13 +369,6 @@ def place_order_receipt(
     return receipt if existing is None else _receipt_of(existing)
 
 
-class Transactions(Protocol):
-    """Something that opens write transactions on a Core connection (`Database`, or the web's
-    gated `WebDatabase`)."""
-
-    def transaction(self) -> AbstractContextManager[Connection]: ...
-
-
 def place_order_in_transaction(
     store: Transactions,
     *,
@@ -387,25 +379,45 @@ def place_order_in_transaction(
     priority: Priority = Priority.MEDIUM,
     ship_mode: str | None = None,
 ) -> OrderReceipt:
-    """`place_order_receipt` in a Core transaction of its own, the cheapest way to place an
+    """`place_order_receipt` in a Core transaction of its own, the cheapest way to place one
     order; run once more when a concurrent retry of the same request spoilt the first try (the
-    second finds that request's order and answers with it)."""
-    for attempt in (1, 2):
-        try:
-            with store.transaction() as connection:
-                return place_order_receipt(
-                    session=connection,
-                    customer_id=customer_id,
-                    location_id=location_id,
-                    lines=lines,
-                    idempotency_key=idempotency_key,
-                    priority=priority,
-                    ship_mode=ship_mode,
-                )
-        except RetryTransaction:
-            if attempt == 2:
-                raise
-    raise AssertionError("unreachable")
+    second finds that request's order and answers with it). `order_job` is the same order as
+    a job for a group of orders committed together (`shelfwise.store.group_commit`)."""
+    job = order_job(
+        customer_id=customer_id,
+        location_id=location_id,
+        lines=lines,
+        idempotency_key=idempotency_key,
+        priority=priority,
+        ship_mode=ship_mode,
+    )
+    return run_alone(store, job).result()
+
+
+def order_job(
+    *,
+    customer_id: int,
+    location_id: int,
+    lines: Sequence[LineRequest],
+    idempotency_key: str | None = None,
+    priority: Priority = Priority.MEDIUM,
+    ship_mode: str | None = None,
+) -> Job[OrderReceipt]:
+    """An order to place on a given connection, in its transaction: for `run_alone` and
+    `run_group`, which roll it back when it raises."""
+
+    def place(connection: Connection) -> OrderReceipt:
+        return place_order_receipt(
+            session=connection,
+            customer_id=customer_id,
+            location_id=location_id,
+            lines=lines,
+            idempotency_key=idempotency_key,
+            priority=priority,
+            ship_mode=ship_mode,
+        )
+
+    return place
 
 
 # The statements of an order, built once: building a statement costs more than running it

@@ -20,7 +20,7 @@ from shelfwise.store.carts import (
     order_view,
     place_customer_order,
 )
-from shelfwise.store.inventory import LineRequest, OrderReceipt, place_order_in_transaction
+from shelfwise.store.inventory import LineRequest, OrderReceipt, order_job
 from shelfwise.web.api.deps import CurrentCustomer, CurrentUser, IdPath
 from shelfwise.web.api.schemas import OrderCreate, OrderPublic, OrdersPublic, error_responses
 from shelfwise.web.context import WebDatabase, db_dependency
@@ -61,12 +61,25 @@ async def place(
     """Place an order. Retrying with the same Idempotency-Key and lines returns the first
     order (200, `Idempotent-Replayed: true`); other lines under the same key are refused (422).
     Short stock is 409 with every short line in `error.shortages`."""
-    # The store work runs in a worker thread, one hop; the route itself is async because
-    # FastAPI validates the answer of a sync route in a second thread hop.
+    # The store work runs in a worker thread; the route itself is async because FastAPI
+    # validates the answer of a sync route in a second thread hop.
     assert user.customer_id is not None
-    view, replayed = await db.run_writing(
-        _place_order, db, user.customer_id, order, idempotency_key
-    )
+    if order.location_id is not None:
+        # The hot path: no ORM objects; on SQLite committed in a group with the orders that
+        # arrive meanwhile.
+        receipt = await db.run_grouped(
+            order_job(
+                customer_id=user.customer_id,
+                location_id=order.location_id,
+                lines=_line_requests(order),
+                idempotency_key=idempotency_key,
+            )
+        )
+        view, replayed = _view_of_receipt(receipt), receipt.replayed
+    else:
+        view, replayed = await db.run_writing(
+            _place_anywhere, db, user.customer_id, order, idempotency_key
+        )
     # The answer is built as the declared model and serialized once (`response_model` still
     # documents it): FastAPI would validate a returned model again before serializing it.
     return Response(
@@ -77,26 +90,19 @@ async def place(
     )
 
 
-def _place_order(
+def _line_requests(order: OrderCreate) -> list[LineRequest]:
+    return [LineRequest(line.product_id, line.quantity) for line in order.lines]
+
+
+def _place_anywhere(
     db: WebDatabase, customer_id: int, order: OrderCreate, idempotency_key: str
 ) -> tuple[OrderView, bool]:
-    lines = [LineRequest(line.product_id, line.quantity) for line in order.lines]
-    if order.location_id is not None:
-        # The hot path: the inventory service's receipt is the answer: no ORM objects, one
-        # Core transaction.
-        receipt = place_order_in_transaction(
-            db,
-            customer_id=customer_id,
-            location_id=order.location_id,
-            lines=lines,
-            idempotency_key=idempotency_key,
-        )
-        return _view_of_receipt(receipt), receipt.replayed
+    """An order without a location: the inventory service chooses the fulfilling one."""
     with db.session() as session:
         placed = place_customer_order(
             session=session,
             customer_id=customer_id,
-            lines=lines,
+            lines=_line_requests(order),
             idempotency_key=idempotency_key,
         )
     if placed.view is not None:
