@@ -2,16 +2,28 @@
 
 from __future__ import annotations
 
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from typing import Any
 
+import pytest
 from sqlalchemy import Connection, func, select
 
 from shelfwise.store.db import Database
 from shelfwise.store.errors import InsufficientStock, NotFound
 from shelfwise.store.group_commit import Job, run_group
-from shelfwise.store.inventory import LineRequest, OrderReceipt, ledger_mismatches, order_job
+from shelfwise.store.inventory import (
+    LineRequest,
+    OrderReceipt,
+    ledger_mismatches,
+    lock_stock_rows,
+    order_job,
+)
 from shelfwise.store.models import Order, OrderLine, StockLevel, StockMovement
 from shelfwise.store.prepared import driver_cursor
+from tests.conftest import migrated_database
 from tests.factories import World, make_world
 
 
@@ -134,3 +146,50 @@ def test_a_group_whose_transaction_ends_runs_every_job_alone(sqlite_db: Database
     assert _counts(sqlite_db) == (before[0] + 2, before[1] + 2, before[2] + 2)
     assert _on_hand(sqlite_db, w.products[0], w.locations[0]) == 9
     assert _on_hand(sqlite_db, w.products[1], w.locations[0]) == 8
+
+
+@pytest.mark.parametrize(
+    "server",
+    [
+        pytest.param("postgres", marks=pytest.mark.postgres),
+        pytest.param("mariadb", marks=pytest.mark.mysql),
+    ],
+)
+def test_groups_in_two_processes_taking_rows_in_opposite_orders_do_not_deadlock(
+    server: str, request: pytest.FixtureRequest
+) -> None:
+    """Two server processes each write a group: one buys A then B, the other B then A. Each
+    group locks its stock rows up front in key order, so neither waits in a cycle (without
+    that, PostgreSQL kills one of them as a deadlock)."""
+    url = request.getfixturevalue(f"{server}_url")
+    db = migrated_database(url)
+    try:
+        w = _world(db, stock=10)
+        a, b = w.products[0], w.products[1]
+        barrier = threading.Barrier(2)
+
+        def slowly(job: Job[OrderReceipt]) -> Job[OrderReceipt]:
+            def run(connection: Connection) -> OrderReceipt:
+                receipt = job(connection)
+                time.sleep(0.3)  # the other group takes its first row meanwhile
+                return receipt
+
+            return run
+
+        def group(products: tuple[int, int]) -> list[Any]:
+            store = Database(url)  # a process of its own: its own pool
+            try:
+                jobs = [slowly(_buy(w, product, 1)) for product in products]
+                rows = sorted((product, w.locations[0]) for product in products)
+                barrier.wait()
+                return run_group(store, jobs, first=partial(lock_stock_rows, rows=rows))
+            finally:
+                store.dispose()
+
+        with ThreadPoolExecutor(2) as pool:
+            outcomes = [*pool.map(group, [(a, b), (b, a)])]
+        assert [o.error for both in outcomes for o in both] == [None] * 4
+        assert _on_hand(db, a, w.locations[0]) == 8
+        assert _on_hand(db, b, w.locations[0]) == 8
+    finally:
+        db.dispose()

@@ -1,5 +1,5 @@
 """`WebDatabase.run_writing`: on SQLite one writing thread at a time, elsewhere in parallel;
-`run_grouped`: on SQLite concurrent writes share transactions, elsewhere each has its own."""
+`run_grouped`: concurrent writes share transactions, each caller gets its own answer."""
 
 from __future__ import annotations
 
@@ -103,11 +103,11 @@ def test_sqlite_groups_concurrent_writes_in_few_transactions(sqlite_db: Database
 
 
 @pytest.mark.postgres
-def test_other_databases_give_each_write_its_transaction(postgres_url: str) -> None:
+def test_postgres_groups_concurrent_writes_too(postgres_url: str) -> None:
     db = Database(postgres_url)
     try:
         answers, transactions = _grouped(db, jobs=6)
     finally:
         db.dispose()
     assert answers == _expected(6)
-    assert transactions == 6
+    assert transactions < 6

@@ -51,11 +51,20 @@ class Outcome(Generic[_T]):
         return self.value  # type: ignore[return-value]
 
 
-def run_group(store: Transactions, jobs: Sequence[Job[_T]]) -> list[Outcome[_T]]:
+def run_group(
+    store: Transactions,
+    jobs: Sequence[Job[_T]],
+    *,
+    first: Callable[[Connection], object] | None = None,
+) -> list[Outcome[_T]]:
     """Run `jobs` in one transaction, in order, each in its own savepoint; one outcome per
-    job. A job that raises `RetryTransaction` is run once more (it finds what spoilt it)."""
+    job. A job that raises `RetryTransaction` is run once more (it finds what spoilt it).
+    `first` runs at the start of the group's transaction (to take the group's row locks in
+    one order); jobs run alone lock their own rows."""
     try:
         with store.transaction() as connection:
+            if first is not None:
+                first(connection)
             cursor = driver_cursor(connection)
             try:
                 return [_in_savepoint(cursor, connection, job) for job in jobs]

@@ -4,11 +4,12 @@ and errors in one shape, `{"error": {"code", "message", "fields"}}`."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 import anyio.to_thread
 from anyio import CapacityLimiter
@@ -30,7 +31,8 @@ from shelfwise.store.errors import (
     NotFound,
     StoreError,
 )
-from shelfwise.store.group_commit import Job, run_alone, run_group
+from shelfwise.store.group_commit import Job, Outcome, run_group
+from shelfwise.store.inventory import lock_stock_rows
 from shelfwise.store.wal import WalCheckpointer
 from shelfwise.web.security import WebSession
 
@@ -105,6 +107,12 @@ def from_store_error(exc: StoreError) -> ApiError:
     return ApiError(422, exc.code, exc.message)
 
 
+class _Queued(NamedTuple):
+    job: Job[Any]
+    stock_rows: tuple[tuple[int, int], ...]
+    future: asyncio.Future[Any]
+
+
 class WebDatabase:
     """The store as routes use it: `session()` to write, `read_session()` to read.
 
@@ -116,8 +124,8 @@ class WebDatabase:
 
     Async routes hand their writes to `run_writing`: on SQLite one such thread at a time, the
     others waiting on the event loop rather than in threads parked on the gate. Writes that
-    fit in a savepoint (an order) go to `run_grouped`: on SQLite the orders that arrive while
-    one group is being written are written next, together, in one transaction (see
+    fit in a savepoint (an order) go to `run_grouped`: the orders that arrive while one group
+    is being written are written next, together, in one transaction (see
     `shelfwise.store.group_commit`).
 
     While the server runs (`start` ... `stop`), SQLite's WAL is checkpointed in the background
@@ -131,7 +139,7 @@ class WebDatabase:
             threading.Lock() if single_writer else nullcontext()
         )
         self._writers = CapacityLimiter(1) if single_writer else None
-        self._queued: list[tuple[Job[Any], asyncio.Future[Any]]] = []
+        self._queued: list[_Queued] = []
         self._writing_groups: asyncio.Task[None] | None = None
         self.checkpointer = WalCheckpointer(db, gate=self._gate)
 
@@ -141,16 +149,15 @@ class WebDatabase:
         the event loop (with 32 clients, ~15 % more CPU per order than queueing here)."""
         return await anyio.to_thread.run_sync(work, *args, limiter=self._writers)
 
-    async def run_grouped(self, job: Job[_T]) -> _T:
-        """`job(connection)` in a write transaction; on SQLite in a group with the jobs that
-        queued while the previous group was written (one thread hop and one commit per group).
-        Elsewhere each job has its own transaction in the thread pool: row locks let
-        PostgreSQL and MySQL write orders side by side."""
-        if self._writers is None:
-            outcome = await anyio.to_thread.run_sync(run_alone, self, job)
-            return outcome.result()
+    async def run_grouped(self, job: Job[_T], *, stock_rows: Iterable[tuple[int, int]] = ()) -> _T:
+        """`job(connection)` in a write transaction, in a group with the jobs that queued while
+        the previous group was written: one thread hop and one commit per group (see
+        `shelfwise.store.group_commit`). `stock_rows` are the (product, location) stock rows
+        the job takes: on PostgreSQL and MySQL a group locks all of its rows first, in one
+        order, so that groups of several server processes never wait on each other in a
+        cycle."""
         future: asyncio.Future[_T] = asyncio.get_running_loop().create_future()
-        self._queued.append((job, future))
+        self._queued.append(_Queued(job, tuple(stock_rows), future))
         writer = self._writing_groups
         if writer is None or writer.done() or writer.get_loop() is not future.get_loop():
             # (a writer of another event loop: a test client's loop that has ended)
@@ -164,22 +171,29 @@ class WebDatabase:
                 del self._queued[:MAX_GROUP]
                 try:
                     outcomes = await anyio.to_thread.run_sync(
-                        run_group, self, [job for job, _ in group], limiter=self._writers
+                        self._write_group, group, limiter=self._writers
                     )
                 except BaseException as exc:  # cancelled at shutdown, or a bug
-                    for _, future in group:
-                        if not future.done():
-                            future.set_exception(exc)
+                    for queued in group:
+                        if not queued.future.done():
+                            queued.future.set_exception(exc)
                     raise
-                for (_, future), outcome in zip(group, outcomes, strict=True):
-                    if future.done():  # its request was cancelled (the order still stands)
+                for queued, outcome in zip(group, outcomes, strict=True):
+                    if queued.future.done():  # its request was cancelled (the order stands)
                         continue
                     if outcome.error is None:
-                        future.set_result(outcome.value)
+                        queued.future.set_result(outcome.value)
                     else:
-                        future.set_exception(outcome.error)
+                        queued.future.set_exception(outcome.error)
         finally:
             self._writing_groups = None
+
+    def _write_group(self, group: list[_Queued]) -> list[Outcome[Any]]:
+        rows = sorted({row for queued in group for row in queued.stock_rows})
+        first = None
+        if rows and self._writers is None:  # SQLite has one writer: nothing to lock
+            first = functools.partial(lock_stock_rows, rows=rows)
+        return run_group(self, [queued.job for queued in group], first=first)
 
     def start(self) -> None:
         self.checkpointer.start()

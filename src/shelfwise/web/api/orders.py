@@ -65,15 +65,17 @@ async def place(
     # validates the answer of a sync route in a second thread hop.
     assert user.customer_id is not None
     if order.location_id is not None:
-        # The hot path: no ORM objects; on SQLite committed in a group with the orders that
-        # arrive meanwhile.
+        # The hot path: no ORM objects, committed in a group with the orders that arrive
+        # meanwhile.
+        lines = _line_requests(order)
         receipt = await db.run_grouped(
             order_job(
                 customer_id=user.customer_id,
                 location_id=order.location_id,
-                lines=_line_requests(order),
+                lines=lines,
                 idempotency_key=idempotency_key,
-            )
+            ),
+            stock_rows=[(line.product_id, order.location_id) for line in lines],
         )
         view, replayed = _view_of_receipt(receipt), receipt.replayed
     else:
