@@ -104,7 +104,12 @@ def publish_warehouse(
     try:
         if patching:
             shutil.copyfile(path, building)
-        with duckdb.connect(str(building)) as con:
+        # A patch writes a few MB: checkpointed once at the end instead of also midway when
+        # the WAL passes DuckDB's 16 MB threshold (measured 0.82 -> 0.68 s at 1 M lines).
+        config: dict[str, str | bool | int | float | list[str]] = (
+            {"checkpoint_threshold": "1GB"} if patching else {}
+        )
+        with duckdb.connect(str(building), config=config) as con:
             for item in tables:
                 if patching and item.name in patches:
                     _patch(con, lake, item, *patches[item.name])
