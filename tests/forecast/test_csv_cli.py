@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from typer.testing import CliRunner
+from typer.testing import CliRunner, Result
 
 from shelfwise.cli import app
 from shelfwise.forecast.csv_forecast import infer_frequency
@@ -31,12 +31,12 @@ def _monthly(path: Path, months: int = 40, stores: tuple[str, ...] = ("A", "B"))
     return path
 
 
-def _said(result: object) -> str:
+def _said(result: Result) -> str:
     """The command's output with Rich's line wrapping undone."""
-    return " ".join(str(getattr(result, "output", "")).split())
+    return " ".join(result.output.split())
 
 
-def _run(path: Path, *extra: str) -> object:
+def _run(path: Path, *extra: str) -> Result:
     args = [
         "forecast",
         "csv",

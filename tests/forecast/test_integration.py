@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from shelfwise.config import Settings
-from shelfwise.forecast import outputs, service
+from shelfwise.forecast import outputs, registry, service
 from shelfwise.forecast.data import load_panel
 from shelfwise.forecast.evaluation import load_true_demand_for_evaluation, score_against_truth
 from shelfwise.forecast.metrics import training_scales
@@ -43,7 +43,7 @@ def test_generate_pipeline_train_predict(tmp_path: Path) -> None:
     assert forecast is not None and len(forecast) == published.rows == panel.n_series * 7
 
     # Evaluation only: the backtest's forecasts against the demand shoppers had.
-    forecaster, _ = service.registry.load_champion(settings)
+    forecaster, _ = registry.load_champion(settings)
     truth = load_true_demand_for_evaluation(settings.resolved_database_url)
     assert len(truth) > 0
     backtest = result.forecaster

@@ -18,7 +18,11 @@ def test_imputing_stockouts_reduces_the_undershoot(tmp_path: Path) -> None:
     )
     synthetic = build_panel(spec, tmp_path / "warehouse.duckdb")
     end = pd.Timestamp(spec.start) + pd.Timedelta(days=spec.days - 15)
-    models = [HistoricAverage(), SeasonalNaive(season_length=7), CrostonSBA()]
+    models: list[HistoricAverage | SeasonalNaive | CrostonSBA] = [
+        HistoricAverage(),
+        SeasonalNaive(season_length=7),
+        CrostonSBA(),
+    ]
     bias = {}
     for policy in ("impute", "ignore"):
         panel = load_panel(synthetic.warehouse_path, stockout_policy=policy, end=end)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -13,7 +14,7 @@ from shelfwise.config import get_settings
 
 
 @pytest.fixture
-def cli_env(tmp_path: Path, store: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+def cli_env(tmp_path: Path, store: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     home = tmp_path / "home"
     monkeypatch.setenv("SHELFWISE_HOME", str(home))
     monkeypatch.setenv("SHELFWISE_DATABASE_URL", f"sqlite:///{store}")

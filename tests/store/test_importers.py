@@ -625,6 +625,7 @@ def test_products_and_orders_on_every_database(any_db: Database, tmp_path: Path)
         assert len(stamps) == 1 and next(iter(stamps)).tzinfo is UTC
         net = session.scalar(select(func.sum(OrderLine.quantity * OrderLine.unit_price)))
         assert net is not None and net > 0
-        assert session.scalar(select(func.count()).select_from(SubCategory)) >= 6
+        sub_categories = session.scalar(select(func.count()).select_from(SubCategory))
+        assert sub_categories is not None and sub_categories >= 6
     import_csv(any_db, "orders", path)
     assert row_counts(any_db) == counts

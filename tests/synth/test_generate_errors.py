@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TypedDict
 
 import pytest
 from sqlalchemy import func, select
@@ -12,6 +13,16 @@ from shelfwise.store.errors import InvalidRequest
 from shelfwise.store.models import Product
 from shelfwise.synth import WorldSpec, generate, generator
 from tests.factories import make_world
+
+
+class _Sizes(TypedDict, total=False):
+    """The integer size fields of a WorldSpec, as the parametrized cases pass them."""
+
+    orders: int
+    days: int
+    products: int
+    locations: int
+    customers: int
 
 
 @pytest.mark.parametrize("in_child", [False, True], ids=["in-process", "child-writer"])
@@ -46,7 +57,7 @@ def test_generate_refuses_an_unmigrated_database(tmp_path: Path) -> None:
         ({"orders": 10, "locations": 0}, "locations must be between 1 and 500"),
     ],
 )
-def test_world_spec_rejects_impossible_sizes(fields: dict[str, int], message: str) -> None:
+def test_world_spec_rejects_impossible_sizes(fields: _Sizes, message: str) -> None:
     with pytest.raises(InvalidRequest, match=message):
         WorldSpec(**fields)
 

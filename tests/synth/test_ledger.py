@@ -23,8 +23,10 @@ from tests.synth.conftest import Generated
 def test_stock_levels_equal_the_ledger_and_never_go_negative(small_world: Generated) -> None:
     with small_world.db.read_session() as session:
         assert ledger_mismatches(session=session) == []
-        assert session.scalar(select(func.count()).select_from(StockLevel)) > 100
-        assert session.scalar(select(func.min(StockLevel.on_hand))) >= 0
+        levels = session.scalar(select(func.count()).select_from(StockLevel))
+        assert levels is not None and levels > 100
+        lowest = session.scalar(select(func.min(StockLevel.on_hand)))
+        assert lowest is not None and lowest >= 0
 
 
 def test_running_balance_in_time_order_never_goes_negative(small_world: Generated) -> None:

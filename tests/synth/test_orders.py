@@ -73,4 +73,4 @@ def test_timestamps_are_simulated_business_time(small_world: Generated) -> None:
         )
         assert late_signup == 0, "an order was placed before its customer signed up"
         products = session.scalar(select(func.count()).select_from(Product))
-    assert 200 <= products <= 3_000
+    assert products is not None and 200 <= products <= 3_000

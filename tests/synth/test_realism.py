@@ -70,7 +70,8 @@ def test_promotions_lift_sales(small_world: Generated) -> None:
         promotions = session.execute(
             select(Promotion.product_id, Promotion.starts_on, Promotion.ends_on)
         ).all()
-        assert session.scalar(select(func.count()).select_from(Promotion)) > 10
+        promotion_count = session.scalar(select(func.count()).select_from(Promotion))
+        assert promotion_count is not None and promotion_count > 10
     promoted: dict[int, list[tuple[date, date]]] = defaultdict(list)
     for product, first, last in promotions:
         promoted[product].append((first, last))

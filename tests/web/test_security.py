@@ -4,6 +4,7 @@ session revocation, local-only assets, and no SQL in the web layer."""
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -68,7 +69,7 @@ def test_request_body_over_one_megabyte_is_refused(client: TestClient, shop: Sho
 
 
 def test_streamed_body_over_the_limit_is_refused(client: TestClient) -> None:
-    def chunks():  # type: ignore[no-untyped-def]
+    def chunks() -> Iterator[bytes]:
         for _ in range(20):
             yield b"y" * 65536
 

@@ -157,11 +157,12 @@ def test_cart_merge_checkout_and_orders(shop_db: tuple[Database, ShopIds]) -> No
     db, ids = shop_db
     visitor = CartOwner(visitor_key="visitor-key-1")
     user = CartOwner(user_id=ids.users["customer_a"])
+    assert user.user_id is not None
     with db.session() as session:
         add_to_cart(session=session, owner=user, product_id=ids.binder, quantity=1)
         add_to_cart(session=session, owner=visitor, product_id=ids.binder, quantity=2)
         add_to_cart(session=session, owner=visitor, product_id=ids.oak_bookcase)
-        merged = merge_carts(session=session, visitor_key="visitor-key-1", user_id=user.user_id)  # type: ignore[arg-type]
+        merged = merge_carts(session=session, visitor_key="visitor-key-1", user_id=user.user_id)
         assert {line.product.id: line.quantity for line in merged.lines} == {
             ids.binder: 3,
             ids.oak_bookcase: 1,
@@ -171,13 +172,13 @@ def test_cart_merge_checkout_and_orders(shop_db: tuple[Database, ShopIds]) -> No
             session=session,
             customer_id=ids.customer_a,
             user_id=user.user_id,
-            idempotency_key="k",  # type: ignore[arg-type]
+            idempotency_key="k",
         )
         again = checkout(
             session=session,
             customer_id=ids.customer_a,
             user_id=user.user_id,
-            idempotency_key="k",  # type: ignore[arg-type]
+            idempotency_key="k",
         )
         assert again.order_id == first.order_id and again.replayed and not first.replayed
         assert view_cart(session=session, owner=user).is_empty

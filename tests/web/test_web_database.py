@@ -6,6 +6,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+from typing import Any
 
 import anyio
 import pytest
@@ -13,6 +14,7 @@ from sqlalchemy import Connection
 
 from shelfwise.store.db import Database
 from shelfwise.store.errors import InvalidRequest
+from shelfwise.store.group_commit import run_group
 from shelfwise.web.context import WebDatabase
 
 
@@ -111,3 +113,41 @@ def test_postgres_groups_concurrent_writes_too(postgres_url: str) -> None:
         db.dispose()
     assert answers == _expected(6)
     assert transactions < 6
+
+
+def test_a_group_that_breaks_fails_its_callers_and_the_next_groups_run(
+    sqlite_db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A bug in writing one group reaches that group's callers; the orders queued behind it
+    are still written (none is left waiting for ever)."""
+    real = run_group
+    calls = 0
+
+    def breaks_once(*args: Any, **kwargs: Any) -> Any:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            time.sleep(0.05)  # the others queue meanwhile
+            raise RuntimeError("a bug")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr("shelfwise.web.context.run_group", breaks_once)
+    web = WebDatabase(sqlite_db)
+    answers: dict[int, object] = {}
+
+    async def main() -> None:
+        async def one(number: int) -> None:
+            try:
+                answers[number] = await web.run_grouped(lambda _connection: number)
+            except RuntimeError as exc:
+                answers[number] = str(exc)
+
+        with anyio.fail_after(10):  # nobody waits for ever
+            async with anyio.create_task_group() as group:
+                for number in range(6):
+                    group.start_soon(one, number)
+                    await anyio.sleep(0.01)
+
+    anyio.run(main)
+    assert answers[0] == "a bug"
+    assert [answers[n] for n in range(1, 6)] == [1, 2, 3, 4, 5]

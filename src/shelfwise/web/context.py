@@ -173,10 +173,13 @@ class WebDatabase:
                     outcomes = await anyio.to_thread.run_sync(
                         self._write_group, group, limiter=self._writers
                     )
-                except BaseException as exc:  # cancelled at shutdown, or a bug
-                    for queued in group:
+                except Exception as exc:  # a bug: this group's callers get it, the next go on
+                    outcomes = [Outcome(error=exc)] * len(group)
+                except BaseException:  # cancelled (the server stops): nobody is left waiting
+                    for queued in (*group, *self._queued):
                         if not queued.future.done():
-                            queued.future.set_exception(exc)
+                            queued.future.cancel()
+                    self._queued.clear()
                     raise
                 for queued, outcome in zip(group, outcomes, strict=True):
                     if queued.future.done():  # its request was cancelled (the order stands)
