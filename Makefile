@@ -40,6 +40,7 @@ lint: $(STAMP_TEST)  ## ruff and mypy
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/ruff format --check src tests benchmarks
 	$(BIN)/mypy
+	$(BIN)/mypy tests
 
 format: $(STAMP_TEST)
 	$(BIN)/ruff format src tests benchmarks
