@@ -70,7 +70,7 @@ def run_group(
                 return [_in_savepoint(cursor, connection, job) for job in jobs]
             finally:
                 cursor.close()
-    except Exception:
+    except Exception:  # the group's transaction is gone as a whole: each job runs again alone
         return [run_alone(store, job) for job in jobs]
 
 
@@ -83,7 +83,7 @@ def run_alone(store: Transactions, job: Job[_T]) -> Outcome[_T]:
         except RetryTransaction as exc:
             if attempt == 2:
                 return Outcome(error=exc)
-        except Exception as exc:
+        except Exception as exc:  # rolled back; reported to the job's caller
             return Outcome(error=exc)
     raise AssertionError("unreachable")
 
@@ -94,7 +94,7 @@ def _in_savepoint(cursor: Any, connection: Connection, job: Job[_T]) -> Outcome[
         execute(f"SAVEPOINT {_SAVEPOINT}")
         try:
             value = job(connection)
-        except Exception as exc:
+        except Exception as exc:  # undone here, reported to the job's caller
             # If the transaction itself is gone, this raises and the group runs job by job.
             execute(f"ROLLBACK TO SAVEPOINT {_SAVEPOINT}")
             execute(f"RELEASE SAVEPOINT {_SAVEPOINT}")

@@ -37,7 +37,7 @@ from shelfwise.store.wal import WalCheckpointer
 from shelfwise.web.security import WebSession
 
 _T = TypeVar("_T")
-# Orders in one SQLite transaction at most: bounds how long the first of them waits.
+# Orders in one group's transaction at most: bounds how long the first of them waits.
 MAX_GROUP = 64
 
 
@@ -182,12 +182,13 @@ class WebDatabase:
                     self._queued.clear()
                     raise
                 for queued, outcome in zip(group, outcomes, strict=True):
-                    if queued.future.done():  # its request was cancelled (the order stands)
-                        continue
+                    future = queued.future
+                    if future.done() or future.get_loop().is_closed():
+                        continue  # its request was cancelled or its loop ended (the order stands)
                     if outcome.error is None:
-                        queued.future.set_result(outcome.value)
+                        future.set_result(outcome.value)
                     else:
-                        queued.future.set_exception(outcome.error)
+                        future.set_exception(outcome.error)
         finally:
             self._writing_groups = None
 
