@@ -5,8 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from decimal import Decimal
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from shelfwise.store.db import Database
 from shelfwise.store.inventory import adjust_stock
 from shelfwise.store.models import (
     Category,
@@ -16,6 +18,7 @@ from shelfwise.store.models import (
     Product,
     ReorderSetting,
     Segment,
+    StockLevel,
     SubCategory,
     Supplier,
     SupplierProduct,
@@ -100,3 +103,22 @@ def make_world(
                 )
     session.flush()
     return world
+
+
+def world_in(db: Database, **kwargs: int) -> World:
+    """`make_world` in a unit of work of its own, committed."""
+    with db.session() as session:
+        return make_world(session, **kwargs)
+
+
+def on_hand(db: Database, product_id: int, location_id: int) -> int:
+    """Units on hand of a product at a location, as committed."""
+    with db.read_session() as session:
+        return int(
+            session.scalar(
+                select(StockLevel.on_hand).where(
+                    StockLevel.product_id == product_id, StockLevel.location_id == location_id
+                )
+            )
+            or 0
+        )

@@ -21,15 +21,10 @@ from shelfwise.store.inventory import (
     lock_stock_rows,
     order_job,
 )
-from shelfwise.store.models import Order, OrderLine, StockLevel, StockMovement
+from shelfwise.store.models import Order, OrderLine, StockMovement
 from shelfwise.store.prepared import driver_cursor
 from tests.conftest import migrated_database
-from tests.factories import World, make_world
-
-
-def _world(db: Database, **kwargs: int) -> World:
-    with db.session() as session:
-        return make_world(session, **kwargs)
+from tests.factories import World, on_hand, world_in
 
 
 def _counts(db: Database) -> tuple[int, int, int]:
@@ -38,18 +33,6 @@ def _counts(db: Database) -> tuple[int, int, int]:
             int(session.scalar(select(func.count()).select_from(Order)) or 0),
             int(session.scalar(select(func.count()).select_from(OrderLine)) or 0),
             int(session.scalar(select(func.count()).select_from(StockMovement)) or 0),
-        )
-
-
-def _on_hand(db: Database, product_id: int, location_id: int) -> int:
-    with db.read_session() as session:
-        return int(
-            session.scalar(
-                select(StockLevel.on_hand).where(
-                    StockLevel.product_id == product_id, StockLevel.location_id == location_id
-                )
-            )
-            or 0
         )
 
 
@@ -63,7 +46,7 @@ def _buy(w: World, product: int, quantity: int, key: str | None = None) -> Job[O
 
 
 def test_failed_orders_are_undone_alone_and_the_rest_commit(any_db: Database) -> None:
-    w = _world(any_db, stock=5)
+    w = world_in(any_db, stock=5)
     before = _counts(any_db)
     outcomes = run_group(
         any_db,
@@ -88,8 +71,8 @@ def test_failed_orders_are_undone_alone_and_the_rest_commit(any_db: Database) ->
     placed = [o.result() for o in outcomes if o.error is None]
     assert len({receipt.id for receipt in placed}) == 3
     assert _counts(any_db) == (before[0] + 3, before[1] + 3, before[2] + 3)
-    assert _on_hand(any_db, w.products[0], w.locations[0]) == 0
-    assert _on_hand(any_db, w.products[1], w.locations[0]) == 0
+    assert on_hand(any_db, w.products[0], w.locations[0]) == 0
+    assert on_hand(any_db, w.products[1], w.locations[0]) == 0
     with any_db.read_session() as session:
         assert ledger_mismatches(session=session) == []
 
@@ -97,7 +80,7 @@ def test_failed_orders_are_undone_alone_and_the_rest_commit(any_db: Database) ->
 def test_a_job_failing_after_its_writes_leaves_nothing(sqlite_db: Database) -> None:
     """Short stock is found by the stock UPDATE after the order's rows were written; a bug
     may raise anywhere: the savepoint takes back everything the job wrote."""
-    w = _world(sqlite_db, stock=5)
+    w = world_in(sqlite_db, stock=5)
     before = _counts(sqlite_db)
     place = _buy(w, w.products[0], 1)
 
@@ -109,24 +92,24 @@ def test_a_job_failing_after_its_writes_leaves_nothing(sqlite_db: Database) -> N
     assert isinstance(outcomes[0].error, RuntimeError)
     assert outcomes[1].error is None
     assert _counts(sqlite_db) == (before[0] + 1, before[1] + 1, before[2] + 1)
-    assert _on_hand(sqlite_db, w.products[0], w.locations[0]) == 3
+    assert on_hand(sqlite_db, w.products[0], w.locations[0]) == 3
 
 
 def test_a_retry_in_the_same_group_replays_the_first_order(sqlite_db: Database) -> None:
-    w = _world(sqlite_db, stock=5)
+    w = world_in(sqlite_db, stock=5)
     first, retry = run_group(
         sqlite_db,
         [_buy(w, w.products[0], 2, key="tap-1"), _buy(w, w.products[0], 2, key="tap-1")],
     )
     assert first.result().id == retry.result().id
     assert (first.result().replayed, retry.result().replayed) == (False, True)
-    assert _on_hand(sqlite_db, w.products[0], w.locations[0]) == 3
+    assert on_hand(sqlite_db, w.products[0], w.locations[0]) == 3
 
 
 def test_a_group_whose_transaction_ends_runs_every_job_alone(sqlite_db: Database) -> None:
     """A job that ends the group's transaction (as a full disk would): nothing of the group
     was kept, so every job runs again in its own transaction and each order exists once."""
-    w = _world(sqlite_db, stock=10)
+    w = world_in(sqlite_db, stock=10)
     before = _counts(sqlite_db)
     transactions: list[Any] = []
 
@@ -144,8 +127,8 @@ def test_a_group_whose_transaction_ends_runs_every_job_alone(sqlite_db: Database
     assert [o.error for o in outcomes] == [None, None, None]
     assert outcomes[1].result() == "ended"
     assert _counts(sqlite_db) == (before[0] + 2, before[1] + 2, before[2] + 2)
-    assert _on_hand(sqlite_db, w.products[0], w.locations[0]) == 9
-    assert _on_hand(sqlite_db, w.products[1], w.locations[0]) == 8
+    assert on_hand(sqlite_db, w.products[0], w.locations[0]) == 9
+    assert on_hand(sqlite_db, w.products[1], w.locations[0]) == 8
 
 
 @pytest.mark.parametrize(
@@ -164,7 +147,7 @@ def test_groups_in_two_processes_taking_rows_in_opposite_orders_do_not_deadlock(
     url = request.getfixturevalue(f"{server}_url")
     db = migrated_database(url)
     try:
-        w = _world(db, stock=10)
+        w = world_in(db, stock=10)
         a, b = w.products[0], w.products[1]
         barrier = threading.Barrier(2)
 
@@ -189,7 +172,7 @@ def test_groups_in_two_processes_taking_rows_in_opposite_orders_do_not_deadlock(
         with ThreadPoolExecutor(2) as pool:
             outcomes = [*pool.map(group, [(a, b), (b, a)])]
         assert [o.error for both in outcomes for o in both] == [None] * 4
-        assert _on_hand(db, a, w.locations[0]) == 8
-        assert _on_hand(db, b, w.locations[0]) == 8
+        assert on_hand(db, a, w.locations[0]) == 8
+        assert on_hand(db, b, w.locations[0]) == 8
     finally:
         db.dispose()

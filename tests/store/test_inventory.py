@@ -46,33 +46,15 @@ from shelfwise.store.models import (
     OrderStatus,
     Product,
     PurchaseOrderStatus,
-    StockLevel,
     StockMovement,
 )
-from tests.factories import World, make_world
+from tests.factories import on_hand, world_in
 
 T = TypeVar("T")
 
 
-def _world(db: Database, **kwargs: int) -> World:
-    with db.session() as session:
-        return make_world(session, **kwargs)
-
-
-def _on_hand(db: Database, product_id: int, location_id: int) -> int:
-    with db.read_session() as session:
-        return int(
-            session.scalar(
-                select(StockLevel.on_hand).where(
-                    StockLevel.product_id == product_id, StockLevel.location_id == location_id
-                )
-            )
-            or 0
-        )
-
-
 def test_place_order_takes_stock_and_captures_prices(any_db: Database) -> None:
-    w = _world(any_db)
+    w = world_in(any_db)
     with any_db.session() as session:
         order = place_order(
             session=session,
@@ -85,9 +67,9 @@ def test_place_order_takes_stock_and_captures_prices(any_db: Database) -> None:
         assert order.lines[0].unit_price == Decimal("19.99")
         assert order.status is OrderStatus.PENDING
         assert [e.status for e in order.events] == [OrderStatus.PENDING]
-    assert _on_hand(any_db, w.products[0], w.locations[0]) == 7
-    assert _on_hand(any_db, w.products[1], w.locations[0]) == 8
-    assert _on_hand(any_db, w.products[0], w.locations[1]) == 10
+    assert on_hand(any_db, w.products[0], w.locations[0]) == 7
+    assert on_hand(any_db, w.products[1], w.locations[0]) == 8
+    assert on_hand(any_db, w.products[0], w.locations[1]) == 10
     with any_db.read_session() as session:
         sales = session.scalars(
             select(StockMovement).where(StockMovement.kind == MovementKind.SALE)
@@ -108,7 +90,7 @@ def test_place_order_takes_stock_and_captures_prices(any_db: Database) -> None:
 @pytest.mark.parametrize("unit", ["session", "transaction"])
 def test_place_order_receipt_is_what_was_stored(any_db: Database, unit: str) -> None:
     """On an ORM session and on a bare Core connection (the API's hot path) alike."""
-    w = _world(any_db)
+    w = world_in(any_db)
     lines = [LineRequest(w.products[0], 2), LineRequest(w.products[1], 1)]
     request = {"customer_id": w.customers[0], "location_id": w.locations[0], "lines": lines}
     with getattr(any_db, unit)() as session:
@@ -136,7 +118,7 @@ def test_place_order_receipt_is_what_was_stored(any_db: Database, unit: str) -> 
         again = place_order_receipt(session=session, idempotency_key="r-1", **request)  # type: ignore[arg-type]
     assert again.replayed and again.id == receipt.id
     assert [line.id for line in again.lines] == [line.id for line in receipt.lines]
-    assert _on_hand(any_db, w.products[0], w.locations[0]) == 8
+    assert on_hand(any_db, w.products[0], w.locations[0]) == 8
     with pytest.raises(IdempotencyConflict), getattr(any_db, unit)() as session:
         place_order_receipt(
             session=session,
@@ -153,7 +135,7 @@ def test_place_order_receipt_is_what_was_stored(any_db: Database, unit: str) -> 
             location_id=w.locations[0],
             lines=[LineRequest(w.products[0], 1), LineRequest(w.products[1], 999)],
         )
-    assert _on_hand(any_db, w.products[0], w.locations[0]) == 8  # nothing of it was kept
+    assert on_hand(any_db, w.products[0], w.locations[0]) == 8  # nothing of it was kept
 
 
 def test_place_order_returns_a_persistent_order_with_nothing_left_to_write(
@@ -161,7 +143,7 @@ def test_place_order_returns_a_persistent_order_with_nothing_left_to_write(
 ) -> None:
     """The ORM objects are attached as if loaded: no second INSERT at commit, lazy loads work,
     and later changes are ordinary UPDATEs."""
-    w = _world(sqlite_db)
+    w = world_in(sqlite_db)
     with sqlite_db.session() as session:
         order = place_order(
             session=session,
@@ -178,7 +160,7 @@ def test_place_order_returns_a_persistent_order_with_nothing_left_to_write(
 
 
 def test_place_order_insufficient_stock_names_every_short_line(any_db: Database) -> None:
-    w = _world(any_db)
+    w = world_in(any_db)
     with any_db.session() as session:
         with pytest.raises(InsufficientStock) as excinfo:
             place_order(
@@ -200,12 +182,12 @@ def test_place_order_insufficient_stock_names_every_short_line(any_db: Database)
         # The failed order left nothing behind, even though this session goes on and commits.
     with any_db.read_session() as session:
         assert session.scalar(select(func.count()).select_from(Order)) == 0
-        assert _on_hand(any_db, w.products[1], w.locations[0]) == 10
+        assert on_hand(any_db, w.products[1], w.locations[0]) == 10
         assert ledger_mismatches(session=session) == []
 
 
 def test_place_order_respects_reserved_units(sqlite_db: Database) -> None:
-    w = _world(sqlite_db)
+    w = world_in(sqlite_db)
     with sqlite_db.session() as session:
         reserve_stock(
             session=session, product_id=w.products[0], location_id=w.locations[0], quantity=8
@@ -251,7 +233,7 @@ def test_place_order_respects_reserved_units(sqlite_db: Database) -> None:
 def test_place_order_rejects_bad_requests(
     sqlite_db: Database, lines: list[LineRequest], error: type[Exception]
 ) -> None:
-    w = _world(sqlite_db)
+    w = world_in(sqlite_db)
     with sqlite_db.session() as session, pytest.raises(error):
         place_order(
             session=session, customer_id=w.customers[0], location_id=w.locations[0], lines=lines
@@ -259,7 +241,7 @@ def test_place_order_rejects_bad_requests(
 
 
 def test_place_order_unknown_customer_and_inactive_product(sqlite_db: Database) -> None:
-    w = _world(sqlite_db)
+    w = world_in(sqlite_db)
     with sqlite_db.session() as session:
         with pytest.raises(NotFound, match="customer 424242"):
             place_order(
@@ -282,7 +264,7 @@ def test_place_order_unknown_customer_and_inactive_product(sqlite_db: Database) 
 
 
 def test_idempotent_retries_create_one_order(any_db: Database) -> None:
-    w = _world(any_db)
+    w = world_in(any_db)
     request = {
         "customer_id": w.customers[0],
         "location_id": w.locations[0],
@@ -294,7 +276,7 @@ def test_idempotent_retries_create_one_order(any_db: Database) -> None:
         with any_db.session() as session:
             ids.add(place_order(session=session, **request).id)  # type: ignore[arg-type]
     assert len(ids) == 1
-    assert _on_hand(any_db, w.products[0], w.locations[0]) == 8
+    assert on_hand(any_db, w.products[0], w.locations[0]) == 8
     with any_db.session() as session, pytest.raises(IdempotencyConflict):
         place_order(
             session=session,
@@ -338,7 +320,7 @@ def _at_once(count: int, attempt: Callable[[], T]) -> list[T]:
 
 
 def test_concurrent_idempotent_retries_create_one_order(any_db: Database) -> None:
-    w = _world(any_db)
+    w = world_in(any_db)
 
     def attempt() -> int:
         with any_db.session() as session:
@@ -352,12 +334,12 @@ def test_concurrent_idempotent_retries_create_one_order(any_db: Database) -> Non
 
     results = _at_once(8, attempt)
     assert len(set(results)) == 1 and len(results) == 8
-    assert _on_hand(any_db, w.products[0], w.locations[0]) == 9
+    assert on_hand(any_db, w.products[0], w.locations[0]) == 9
 
 
 def test_concurrent_retries_in_own_transactions_create_one_order(any_db: Database) -> None:
     """The API's path: no savepoint; a retry spoilt by its twin runs again and replays."""
-    w = _world(any_db)
+    w = world_in(any_db)
     receipts = _at_once(
         8,
         lambda: place_order_in_transaction(
@@ -370,12 +352,12 @@ def test_concurrent_retries_in_own_transactions_create_one_order(any_db: Databas
     )
     assert len({r.id for r in receipts}) == 1 and len(receipts) == 8
     assert sum(not r.replayed for r in receipts) == 1
-    assert _on_hand(any_db, w.products[0], w.locations[0]) == 8
+    assert on_hand(any_db, w.products[0], w.locations[0]) == 8
 
 
 def test_concurrent_buyers_never_oversell(any_db: Database) -> None:
     """Many buyers race for scarce stock: exactly the available units are sold."""
-    w = _world(any_db, products=2, locations=1, customers=4, stock=7)
+    w = world_in(any_db, products=2, locations=1, customers=4, stock=7)
     buyers = 24
     outcomes: Counter[str] = Counter()
     unexpected: list[BaseException] = []
@@ -421,14 +403,14 @@ def test_concurrent_buyers_never_oversell(any_db: Database) -> None:
         assert orders == outcomes["sold"]
         for pid in w.products:
             assert sold[pid] <= 7
-            assert _on_hand(any_db, pid, w.locations[0]) == 7 - sold[pid]
+            assert on_hand(any_db, pid, w.locations[0]) == 7 - sold[pid]
         # Demand (24 buyers, 32 units asked) exceeds supply (14): every unit was sold.
         assert sum(sold.values()) >= 13
         assert ledger_mismatches(session=session) == []
 
 
 def test_cancel_returns_stock_through_the_ledger(any_db: Database) -> None:
-    w = _world(any_db)
+    w = world_in(any_db)
     with any_db.session() as session:
         order = place_order(
             session=session,
@@ -440,7 +422,7 @@ def test_cancel_returns_stock_through_the_ledger(any_db: Database) -> None:
         assert order.status is OrderStatus.CANCELLED
         with pytest.raises(InvalidTransition, match="cancelled"):
             cancel_order(session=session, order_id=order.id)
-    assert _on_hand(any_db, w.products[0], w.locations[0]) == 10
+    assert on_hand(any_db, w.products[0], w.locations[0]) == 10
     with any_db.read_session() as session:
         kinds = session.scalars(
             select(StockMovement.kind)
@@ -454,7 +436,7 @@ def test_cancel_returns_stock_through_the_ledger(any_db: Database) -> None:
 
 
 def test_order_life_cycle_and_returns(sqlite_db: Database) -> None:
-    w = _world(sqlite_db)
+    w = world_in(sqlite_db)
     with sqlite_db.session() as session:
         order = place_order(
             session=session,
@@ -482,11 +464,11 @@ def test_order_life_cycle_and_returns(sqlite_db: Database) -> None:
             return_items(
                 session=session, order_line_id=order.lines[0].id, quantity=2, reason="broken"
             )
-    assert _on_hand(sqlite_db, w.products[0], w.locations[0]) == 9
+    assert on_hand(sqlite_db, w.products[0], w.locations[0]) == 9
 
 
 def test_purchase_order_partial_and_full_receipts(any_db: Database) -> None:
-    w = _world(any_db, stock=0)
+    w = world_in(any_db, stock=0)
     ordered_at = datetime(2026, 3, 2, 9, tzinfo=UTC)
     with any_db.session() as session:
         po = create_purchase_order(
@@ -511,14 +493,14 @@ def test_purchase_order_partial_and_full_receipts(any_db: Database) -> None:
         assert status is PurchaseOrderStatus.RECEIVED
         with pytest.raises(InvalidTransition):
             receive_purchase_order(session=session, purchase_order_id=po.id)
-    assert _on_hand(any_db, w.products[0], w.locations[0]) == 12
-    assert _on_hand(any_db, w.products[1], w.locations[0]) == 5
+    assert on_hand(any_db, w.products[0], w.locations[0]) == 12
+    assert on_hand(any_db, w.products[1], w.locations[0]) == 5
     with any_db.read_session() as session:
         assert ledger_mismatches(session=session) == []
 
 
 def test_create_purchase_order_rejects_unsupplied_product(sqlite_db: Database) -> None:
-    w = _world(sqlite_db)
+    w = world_in(sqlite_db)
     with sqlite_db.session() as session, pytest.raises(InvalidRequest, match="does not supply"):
         create_purchase_order(
             session=session,
@@ -529,7 +511,7 @@ def test_create_purchase_order_rejects_unsupplied_product(sqlite_db: Database) -
 
 
 def test_adjustments_need_reasons_and_cannot_go_negative(any_db: Database) -> None:
-    w = _world(any_db)
+    w = world_in(any_db)
     with any_db.session() as session:
         with pytest.raises(InvalidRequest, match="reason"):
             adjust_stock(
@@ -560,11 +542,11 @@ def test_adjustments_need_reasons_and_cannot_go_negative(any_db: Database) -> No
             )
             == 7
         )
-    assert _on_hand(any_db, w.products[0], w.locations[0]) == 15
+    assert on_hand(any_db, w.products[0], w.locations[0]) == 15
 
 
 def test_transfer_moves_stock_between_locations(any_db: Database) -> None:
-    w = _world(any_db)
+    w = world_in(any_db)
     with any_db.session() as session:
         transfer_stock(
             session=session,
@@ -589,7 +571,7 @@ def test_transfer_moves_stock_between_locations(any_db: Database) -> None:
                 to_location_id=w.locations[0],
                 quantity=1,
             )
-    assert _on_hand(any_db, w.products[0], w.locations[0]) == 4
-    assert _on_hand(any_db, w.products[0], w.locations[1]) == 16
+    assert on_hand(any_db, w.products[0], w.locations[0]) == 4
+    assert on_hand(any_db, w.products[0], w.locations[1]) == 16
     with any_db.read_session() as session:
         assert ledger_mismatches(session=session) == []
