@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
+from contextlib import closing
+from datetime import datetime
 from pathlib import Path
 
+import duckdb
 import pyarrow as pa
 import pytest
 from deltalake import DeltaTable
 
+from shelfwise.pipeline.catalog import source_table
+from shelfwise.pipeline.extract import watermark
 from shelfwise.pipeline.lake import DeltaLake, LakeFormatError, ParquetLake, lake_root
 
 
@@ -61,3 +67,29 @@ def test_lake_uri_must_be_local(tmp_path: Path) -> None:
     assert lake_root(f"file://{tmp_path}") == tmp_path.resolve()
     with pytest.raises(ValueError, match="only local folders"):
         lake_root("s3://bucket/lake")
+
+
+def _stamps(values: Sequence[str | None]) -> pa.RecordBatchReader:
+    table = pa.table({"id": pa.array(range(len(values)), pa.int64()), "updated_at": values})
+    return pa.RecordBatchReader.from_batches(table.schema, table.to_batches())
+
+
+def test_watermark_comes_from_the_delta_log_and_agrees_with_a_scan(tmp_path: Path) -> None:
+    """SQLite's text timestamps: the Delta log's per-file maxima answer without reading data,
+    and give what reading the column gives; Parquet lakes (no log) read the column."""
+    orders = source_table("orders")
+    older = ["2026-01-02 08:00:00.000001", "2026-01-03 09:30:00.250000"]
+    newer = [None, "2026-01-03 09:30:00.750000"]
+    for lake in (DeltaLake(tmp_path / "delta"), ParquetLake(tmp_path / "parquet")):
+        lake.overwrite(orders.layer, orders.raw, _stamps(older))
+        lake.append(orders.layer, orders.raw, _stamps(newer))
+        files = lake.files(orders.layer, orders.raw)
+        assert files
+        with closing(duckdb.connect()) as con:
+            scanned = watermark(con, ParquetLake(tmp_path / "none"), orders, files)
+            assert watermark(con, lake, orders, files) == scanned
+        assert scanned == datetime(2026, 1, 3, 9, 30, 0, 750000)
+    delta = DeltaLake(tmp_path / "delta")
+    maxima = delta.column_maxima(orders.layer, orders.raw, "updated_at")
+    assert sorted(maxima or []) == [older[1], newer[1]]  # from the log: two files
+    assert ParquetLake(tmp_path / "parquet").column_maxima(orders.layer, orders.raw, "id") is None

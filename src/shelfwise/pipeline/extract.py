@@ -47,10 +47,27 @@ def _as_datetime(value: object) -> datetime:
     return datetime.fromisoformat(str(value).replace("T", " "))
 
 
-def watermark(con: duckdb.DuckDBPyConnection, files: list[str]) -> datetime | None:
-    """Newest `updated_at` in bronze (text in SQLite-sourced bronze, timestamps otherwise)."""
+# Parquet writers may cut a long text statistic short (and bump its last character): a
+# maximum this long or longer is not trusted. SQLite's timestamps have 26 characters.
+_TRUSTED_TEXT_STATISTIC = 32
+
+
+def watermark(
+    con: duckdb.DuckDBPyConnection, lake: Lake, table: SourceTable, files: list[str]
+) -> datetime | None:
+    """Newest `updated_at` in bronze (text in SQLite-sourced bronze, timestamps otherwise):
+    from the lake's per-file statistics where it keeps them (a Delta log), else by reading
+    the column (at 1 M order lines the 19 scans took ~0.2-0.4 s of an incremental run)."""
     if not files:
         return None
+    maxima = lake.column_maxima(table.layer, table.raw, WATERMARK)
+    if maxima and all(
+        not isinstance(value, str) or len(value) < _TRUSTED_TEXT_STATISTIC for value in maxima
+    ):
+        try:
+            return max(_as_datetime(value) for value in maxima)
+        except ValueError:
+            pass  # a statistic that is no timestamp: read the column instead
     row = con.sql(
         f"SELECT max({WATERMARK}) FROM read_parquet({files!r}, union_by_name = true)"
     ).fetchone()
@@ -73,7 +90,7 @@ def extract_table(
     columns = ", ".join(_identifier(backend, c.source) for c in table.columns)
     select = f"SELECT {columns} FROM {_identifier(backend, table.name)}"
     files = None if full else lake.files(table.layer, table.raw)
-    newest = watermark(con, files) if files else None
+    newest = watermark(con, lake, table, files) if files else None
     metadata = (
         f"{quote(batch_id)} AS _batch_id, TIMESTAMP {quote(str(extracted_at))} AS _extracted_at"
     )

@@ -22,7 +22,7 @@ import shutil
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -114,10 +114,16 @@ class Lake(ABC):
         one atomic commit; returns the rows changed (only where `partial_replace`)."""
         raise NotImplementedError(f"the {self.format} lake rewrites whole tables")
 
-    def max_value(self, layer: str, table: str, column: str) -> int | None:
-        """The largest value of an integer column if the format knows it without reading."""
+    def column_maxima(self, layer: str, table: str, column: str) -> list[Any] | None:
+        """The largest value of `column` in each data file, if the format records it (no data
+        is read); None when it does not, or a file has no such statistic."""
         del layer, table, column
         return None
+
+    def max_value(self, layer: str, table: str, column: str) -> int | None:
+        """The largest value of an integer column if the format knows it without reading."""
+        maxima = self.column_maxima(layer, table, column)
+        return int(max(maxima)) if maxima else None
 
     def row_count(self, layer: str, table: str) -> int:
         """Rows of the current version, from the Parquet footers (no data is read)."""
@@ -258,17 +264,20 @@ class DeltaLake(Lake):
     ) -> int:
         return self._write(layer, table, reader, "overwrite", predicate=f"{column} >= '{since}'")
 
-    def max_value(self, layer: str, table: str, column: str) -> int | None:
-        """The largest value of an integer column, from the files' statistics in the Delta log
-        (no data is read); None when the table is empty or a file has no statistics."""
-        actions = pa.table(self._existing(layer, table).get_add_actions(flatten=True))
+    def column_maxima(self, layer: str, table: str, column: str) -> list[Any] | None:
+        """From the files' statistics in the Delta log; None when the table is missing or
+        empty, or a file has no statistics (or only nulls) for the column."""
+        opened = self._table(layer, table)
+        if opened is None:
+            return None
+        actions = pa.table(opened.get_add_actions(flatten=True))
         name = f"max.{column}"
         if name not in actions.column_names:
             return None
-        values = actions.column(name).to_pylist()
+        values: list[Any] = actions.column(name).to_pylist()
         if not values or any(value is None for value in values):
             return None
-        return int(max(values))
+        return values
 
     def upsert(
         self, layer: str, table: str, reader: pa.RecordBatchReader, keys: tuple[str, ...]

@@ -22,7 +22,7 @@ from typing import Literal, Protocol, TypeVar
 from shelfwise.config import Settings
 from shelfwise.pipeline import checks as gold_checks
 from shelfwise.pipeline.calendar import calendar
-from shelfwise.pipeline.catalog import SourceTable, source_tables
+from shelfwise.pipeline.catalog import SourceTable, source_table, source_tables
 from shelfwise.pipeline.duckdb_support import attach_source, connect
 from shelfwise.pipeline.engines import ENGINES, open_engine
 from shelfwise.pipeline.engines.base import Engine
@@ -421,12 +421,13 @@ def _checks(
 
 def _reconciliation_cutoff(ctx: RunContext) -> datetime | None:
     """Order lines changed at or before this instant are surely in bronze."""
-    files = ctx.engine.lake.files("bronze", "raw_order_lines")
+    order_lines = source_table("order_lines")
+    files = ctx.engine.lake.files(order_lines.layer, order_lines.raw)
     if not files:
         return None
     con = connect()
     try:
-        newest = watermark(con, files)
+        newest = watermark(con, ctx.engine.lake, order_lines, files)
     finally:
         con.close()
     if newest is None:
