@@ -14,8 +14,9 @@ purchase-order lines and orders by the receipts they carry, promotions by their 
 A change to products or the product hierarchy re-prices history (type-2 versions): that, a
 first run, `--full`, a previous run that failed, a calendar that starts elsewhere or got
 shorter, or the Spark engine (its Parquet lake rewrites whole tables; on a cluster gold is
-cheap to rebuild) means a full rebuild. The same goes for `fct_sales` (by order date) and the
-monthly inventory aggregate (by month), which follow the same day.
+cheap to rebuild) means a full rebuild. The same goes for `fct_sales` (by order date), the
+monthly inventory aggregate (by month) and the sales mart (by quarter), which follow the same
+day.
 """
 
 from __future__ import annotations
@@ -57,9 +58,14 @@ class GoldPlan:
     reused: set[str] = field(default_factory=set)  # gold tables kept as they were
 
     def since_for(self, recent_by: str) -> str:
-        """The first day to recompute for a table recomputed by `recent_by` (date or month)."""
+        """The first day to recompute for a table recomputed by `recent_by` (date, month or
+        quarter_start)."""
         assert self.since is not None
-        first = self.since.replace(day=1) if recent_by == "month" else self.since
+        first = self.since
+        if recent_by == "month":
+            first = first.replace(day=1)
+        elif recent_by == "quarter_start":
+            first = first.replace(month=(first.month - 1) // 3 * 3 + 1, day=1)
         return first.isoformat()
 
 
