@@ -226,3 +226,24 @@ def test_a_customer_change_rebuilds_only_what_reads_customers(
         assert "reused" in _step(second, f"gold {kept}"), kept
         assert kept in _step(second, "publish")["kept"]  # type: ignore[operator]
     _assert_same_as_rebuild(settings, store, tmp_path)
+
+
+def test_a_location_moving_country_rebuilds_the_sales_mart(
+    settings: Settings, store: Path, tmp_path: Path
+) -> None:
+    """The quarterly sales mart is recomputed from the changed quarter on, but a location
+    that moved country changes every quarter it sold in: then it is rebuilt in full."""
+    run_pipeline(settings)
+    _change_first_row(
+        store,
+        "locations",
+        "country = (SELECT other.country FROM locations other "
+        "WHERE other.country <> locations.country ORDER BY other.id LIMIT 1)",
+    )
+
+    second = run_pipeline(settings)
+
+    mart = _step(second, "gold mart_sales_subcategory_country_quarter")
+    assert mart["rebuilt"] == "dim_location changed"
+    assert "reused" in _step(second, "gold fct_sales")  # its rows keep the location's id
+    _assert_same_as_rebuild(settings, store, tmp_path)

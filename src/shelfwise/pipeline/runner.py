@@ -365,10 +365,22 @@ def _gold(ctx: RunContext, changed: set[str], incremental_silver: bool) -> GoldP
                 step.detail["reused"] = "none of its inputs changed"
                 return
             touched.add(table.name)
-            if plan.since is None or table.recent_sql is None:
+            # Old rows also read a dimension rebuilt in this run (a location that moved
+            # country): recomputing the recent rows alone would leave them stale. (dim_date
+            # only gains days.)
+            rebuilt_dimensions = sorted(
+                name
+                for name in touched & set(table.inputs)
+                if name.startswith("dim_") and name != "dim_date"
+            )
+            if plan.since is None or table.recent_sql is None or rebuilt_dimensions:
                 step.rows_written = build_gold_table(ctx.engine, table)
                 if table.recent_sql is not None:
-                    step.detail["rebuilt"] = plan.why
+                    step.detail["rebuilt"] = (
+                        plan.why
+                        if plan.since is None
+                        else f"{', '.join(rebuilt_dimensions)} changed"
+                    )
                 return
             since = plan.since_for(table.recent_by)
             sql = table.recent_sql(ctx.engine.dialect, since)
