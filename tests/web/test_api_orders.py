@@ -48,6 +48,20 @@ def test_place_order_replay_returns_the_same_order(client: TestClient, shop: Sho
     assert client.get("/api/v1/orders", headers=bearer(ids, "customer_a")).json()["total"] == 1
 
 
+def test_a_replay_at_a_chosen_location_answers_exactly_as_the_first_time(
+    client: TestClient, shop: Shop
+) -> None:
+    """The hot path answers from what it wrote, a replay from what it reads back: the same
+    JSON, to the discount's last decimal."""
+    ids = shop.ids
+    body = {"lines": [{"product_id": ids.binder, "quantity": 1}], "location_id": ids.loc_de0}
+    headers = {**bearer(ids, "customer_a"), "Idempotency-Key": "same-here"}
+    first = client.post("/api/v1/orders", json=body, headers=headers)
+    second = client.post("/api/v1/orders", json=body, headers=headers)
+    assert (first.status_code, second.status_code) == (201, 200)
+    assert second.json() == first.json()
+
+
 def test_same_key_for_other_lines_is_refused(client: TestClient, shop: Shop) -> None:
     ids = shop.ids
     place(client, ids, "customer_a", "reused", [(ids.binder, 1)])

@@ -60,6 +60,7 @@ from shelfwise.store.models import (
     PurchaseOrderLine,
     PurchaseOrderStatus,
     PurchaseReceipt,
+    Rate,
     StockLevel,
     StockMovement,
     StockTransfer,
@@ -514,6 +515,8 @@ _AVAILABLE = select(StockLevel.on_hand - StockLevel.reserved).where(
 )
 # The writes go straight to the driver (see shelfwise.store.prepared): each names its columns.
 _STAMPS = ("created_at", "updated_at")
+assert Rate.scale is not None
+_RATE_STEP = Decimal(1).scaleb(-Rate.scale)  # 0.0001: the scale of discounts in the store
 _INSERT_ORDER = PreparedInsert(
     Order,
     (
@@ -716,7 +719,8 @@ def _write_order(
     placed = []
     for number, line in enumerate(lines, start=1):
         product = products[line.product_id]
-        discount = max(line.discount, product.promotion)
+        # at the column's scale, as the stored line reads back (a replay answers "0.0000" too)
+        discount = max(line.discount, product.promotion).quantize(_RATE_STEP)
         line_id = _INSERT_LINE.insert(
             connection,
             {
