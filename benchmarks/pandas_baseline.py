@@ -110,9 +110,10 @@ def build(store: Path, warehouse: Path) -> dict[str, int]:
     )
 
     movements["date"] = movements["occurred_at"].dt.normalize()
-    moves = movements.groupby(["product_id", "location_id", "date"])["quantity"].sum()
+    keys = ["product_id", "location_id", "date"]
+    moves = movements.groupby(keys, as_index=False)["quantity"].sum()
     live = sales[sales["order_status"] != "cancelled"]
-    sold = live.groupby(["product_id", "location_id", "date"])["quantity"].sum()
+    sold = live.groupby(keys, as_index=False)["quantity"].sum()
     received_rows = receipts.merge(
         po_lines, left_on="purchase_order_line_id", right_on="id", suffixes=("", "_line")
     )
@@ -120,21 +121,25 @@ def build(store: Path, warehouse: Path) -> dict[str, int]:
         pos, left_on="purchase_order_id", right_on="id", suffixes=("", "_po")
     )
     received_rows["date"] = received_rows["received_at"].dt.normalize()
-    received = received_rows.groupby(["product_id", "location_id", "date"])["quantity"].sum()
+    received = received_rows.groupby(keys, as_index=False)["quantity"].sum()
 
-    starts = moves.reset_index().groupby(["product_id", "location_id"])["date"].min()
-    grid = (
-        starts.reset_index()
-        .rename(columns={"date": "first_day"})
-        .merge(pd.DataFrame({"date": days}), how="cross")
+    # One row per product, location and day from its first movement on, laid out with numpy:
+    # a cross join of every pair with every day, filtered, and reindexed by a 3-level index
+    # passed 23 GB at 1 M order lines (80,452 pairs x 730 days) and could not finish here.
+    starts = moves.groupby(["product_id", "location_id"], as_index=False)["date"].min()
+    span = ((last - starts["date"]).dt.days + 1).to_numpy()
+    offsets = np.arange(span.sum()) - np.repeat(np.cumsum(span) - span, span)
+    daily = pd.DataFrame(
+        {
+            "product_id": np.repeat(starts["product_id"].to_numpy(), span),
+            "location_id": np.repeat(starts["location_id"].to_numpy(), span),
+            "date": np.repeat(starts["date"].to_numpy(), span)
+            + offsets.astype("timedelta64[D]"),
+        }
     )
-    grid = grid[grid["date"] >= grid["first_day"]].drop(columns="first_day")
-    grid = grid.set_index(["product_id", "location_id", "date"])
-    daily = pd.DataFrame(index=grid.index)
-    daily["net_change"] = moves.reindex(daily.index, fill_value=0)
-    daily["units_sold"] = sold.reindex(daily.index, fill_value=0)
-    daily["units_received"] = received.reindex(daily.index, fill_value=0)
-    daily = daily.reset_index()
+    for name, part in [("net_change", moves), ("units_sold", sold), ("units_received", received)]:
+        daily = daily.merge(part.rename(columns={"quantity": name}), on=keys, how="left")
+        daily[name] = daily[name].fillna(0).astype("int64")
     daily["on_hand_close"] = daily.groupby(["product_id", "location_id"])["net_change"].cumsum()
     daily["stocked_out"] = daily["on_hand_close"] <= 0
     daily = daily.merge(dim_product[["product_id", "unit_price"]], on="product_id", how="left")

@@ -23,6 +23,9 @@ class Dialect:
     days_between: Callable[[str, str], str]  # (start, end) -> whole days from start to end
     full_match: Callable[[str, str], str]  # (text, regex without backslashes) -> boolean
     day_series: Callable[[str, str], str]  # (first, last) -> one output row per day (select list)
+    # (day column, first day 'YYYY-MM-DD', days after it) -> an aggregate counting the
+    # distinct days in a group, cheaply; None where the engine has no such spelling.
+    distinct_days: Callable[[str, str, int], str] | None = None
 
 
 class Engine(ABC):
