@@ -133,8 +133,7 @@ def build(store: Path, warehouse: Path) -> dict[str, int]:
         {
             "product_id": np.repeat(starts["product_id"].to_numpy(), span),
             "location_id": np.repeat(starts["location_id"].to_numpy(), span),
-            "date": np.repeat(starts["date"].to_numpy(), span)
-            + offsets.astype("timedelta64[D]"),
+            "date": np.repeat(starts["date"].to_numpy(), span) + offsets.astype("timedelta64[D]"),
         }
     )
     for name, part in [("net_change", moves), ("units_sold", sold), ("units_received", received)]:

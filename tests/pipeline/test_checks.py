@@ -6,7 +6,7 @@ and by a plain GROUP BY on Spark; both must flag the same rows.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pytest
@@ -40,7 +40,7 @@ GOOD_DAYS = [
 ]
 
 
-def _daily(rows: list[tuple[int, int, str | None]]) -> str:
+def _daily(rows: Sequence[tuple[int, int, str | None]]) -> str:
     values = ", ".join(
         f"({p}, {p * 1000 + 1}, {loc}, " + (f"CAST('{d}' AS DATE))" if d else "CAST(NULL AS DATE))")
         for p, loc, d in rows
