@@ -17,6 +17,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+WRITE_SLICE = 1_000_000
+
 
 def _read(con: sqlite3.Connection, table: str, dates: tuple[str, ...] = ()) -> pd.DataFrame:
     frame = pd.read_sql(f"SELECT * FROM {table}", con)
@@ -237,7 +239,12 @@ def build(store: Path, warehouse: Path) -> dict[str, int]:
     warehouse.unlink(missing_ok=True)
     with closing(sqlite3.connect(warehouse)) as out:
         for name, frame in gold.items():
-            frame.to_sql(name, out, index=False, chunksize=100_000)
+            # in slices: `to_sql` turns the whole frame into Python objects before its first
+            # chunk (at 1 M order lines the daily table took the process to 22 GB)
+            for start in range(0, max(len(frame), 1), WRITE_SLICE):
+                frame.iloc[start : start + WRITE_SLICE].to_sql(
+                    name, out, index=False, if_exists="append", chunksize=100_000
+                )
     return {name: len(frame) for name, frame in gold.items()}
 
 
