@@ -134,3 +134,15 @@ def test_an_empty_daily_fact_passes(engine: Engine) -> None:
     engine.materialize("fct_inventory_daily", _daily(GOOD_DAYS) + " WHERE product_id < 0")
 
     assert all(r.passed for r in structural_checks(engine, (DAILY,)))
+
+
+def test_a_span_too_long_for_day_bitmaps_is_checked_by_the_whole_key(engine: Engine) -> None:
+    # 34 years of days: beyond MAX_BITMAP_DAYS, so the plain GROUP BY counts the repeat
+    engine.materialize(
+        "fct_inventory_daily",
+        _daily([(1, 10, "1990-01-01"), (1, 10, "2024-02-01"), (1, 10, "2024-02-01")]),
+    )
+
+    unique = next(r for r in structural_checks(engine, (DAILY,)) if r.check == "unique")
+
+    assert unique.failing == 1 and "values of (product_id, location_id, date)" in unique.detail

@@ -33,6 +33,9 @@ class CheckResult:
 
 
 DayBounds = tuple[date, date]  # first and last day in a day-keyed table's rows
+# A bitmap holds a bit per day of the table's span, per group: beyond 20 years of days the
+# plain hash aggregate is used instead.
+MAX_BITMAP_DAYS = 20 * 366
 
 
 def _day_keyed(table: GoldTable) -> bool:
@@ -51,7 +54,12 @@ def _unique_query(
     (80 thousand groups of ~100 bytes) 3 s.
     """
     key = ", ".join(table.key)
-    if bounds is None or dialect.distinct_days is None or not _day_keyed(table):
+    if (
+        bounds is None
+        or (bounds[1] - bounds[0]).days > MAX_BITMAP_DAYS
+        or dialect.distinct_days is None
+        or not _day_keyed(table)
+    ):
         return (
             f"FROM (SELECT {key} FROM {rows} GROUP BY {key} HAVING COUNT(*) > 1) d",
             f"values of ({key}) that appear more than once",
@@ -115,7 +123,8 @@ def structural_checks(
     tables: tuple[GoldTable, ...] = (),
     only: Mapping[str, str] | None = None,
 ) -> list[CheckResult]:
-    """Not-null keys, unique keys and relationships of every gold table, in one query.
+    """Not-null keys, unique keys and relationships of every gold table, in one query (after
+    one for the first and last days of the day-keyed tables).
 
     `only` (table -> relation) checks just the rows an incremental run recomputed: the rows
     before them were checked when they were built, and are disjoint from them by date.
