@@ -3,7 +3,10 @@ pass, the sensors fire only when the operational store changed or gold changed."
 
 from __future__ import annotations
 
+import os
 import sqlite3
+import subprocess
+import sys
 from contextlib import closing
 from pathlib import Path
 
@@ -112,3 +115,26 @@ def test_sensor_requests_a_run_only_when_the_store_changed(tmp_path: Path, store
 
     moved = evaluate(first.cursor)
     assert isinstance(moved, dagster.SensorResult) and moved.cursor != first.cursor
+
+
+def test_the_pipeline_job_runs_every_step_in_one_process(tmp_path: Path, store: Path) -> None:
+    """Launched as an operator would (`dagster job execute`, default config, a persistent
+    instance): every step runs in the run's own process, not one process per step."""
+    (tmp_path / "dagster").mkdir()
+    (tmp_path / "dagster" / "dagster.yaml").touch()
+    env = {
+        **os.environ,
+        "DAGSTER_HOME": str(tmp_path / "dagster"),
+        "SHELFWISE_HOME": str(tmp_path / "home"),
+        "SHELFWISE_DATABASE_URL": f"sqlite:///{store}",
+    }
+    command = [sys.executable, "-m", "dagster", "job", "execute"]
+    command += ["-m", "shelfwise.pipeline.orchestration", "-j", "shelfwise_pipeline"]
+
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
+
+    log = done.stdout + done.stderr
+    assert done.returncode == 0, log[-3000:]
+    assert "RUN_SUCCESS" in log and "STEP_FAILURE" not in log
+    assert "Executing steps in process" in log and "multiprocess" not in log
+    assert len(gold_frames(tmp_path / "home" / "warehouse.duckdb")["fct_sales"]) > 0

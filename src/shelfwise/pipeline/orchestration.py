@@ -63,6 +63,7 @@ from dagster import (
     asset,
     asset_check,
     define_asset_job,
+    in_process_executor,
     sensor,
 )
 from sqlalchemy import func, select
@@ -359,8 +360,14 @@ def forecast(
     return MaterializeResult(metadata=metadata)
 
 
+# Every step of a run in one process: the steps share one lake on local disk and each DuckDB
+# (or Spark) statement already uses every core, while Dagster's default, a process per step,
+# paid Dagster's and the pipeline's imports (and, on Spark, a JVM) ~30 times: a run of the demo
+# data took 58 s that way and 12 s in one process (`dagster job execute`, 2 cores).
 pipeline_job = define_asset_job(
-    "shelfwise_pipeline", selection=AssetSelection.all() - AssetSelection.groups("forecast")
+    "shelfwise_pipeline",
+    selection=AssetSelection.all() - AssetSelection.groups("forecast"),
+    executor_def=in_process_executor,
 )
 forecast_job = define_asset_job("shelfwise_forecast", selection=AssetSelection.assets(forecast))
 daily = ScheduleDefinition(name="daily_pipeline", job=pipeline_job, cron_schedule="0 2 * * *")
