@@ -86,8 +86,10 @@ def test_watermark_comes_from_the_delta_log_and_agrees_with_a_scan(tmp_path: Pat
         files = lake.files(orders.layer, orders.raw)
         assert files
         with closing(duckdb.connect()) as con:
-            scanned = watermark(con, ParquetLake(tmp_path / "none"), orders, files)
-            assert watermark(con, lake, orders, files) == scanned
+            scanned = watermark(ParquetLake(tmp_path / "none"), orders, files, con=con)
+            assert watermark(lake, orders, files, con=con) == scanned
+        # without a connection, the scan opens one of its own
+        assert watermark(ParquetLake(tmp_path / "none"), orders, files) == scanned
         assert scanned == datetime(2026, 1, 3, 9, 30, 0, 750000)
     delta = DeltaLake(tmp_path / "delta")
     maxima = delta.column_maxima(orders.layer, orders.raw, "updated_at")

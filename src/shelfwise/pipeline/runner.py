@@ -437,11 +437,7 @@ def _reconciliation_cutoff(ctx: RunContext) -> datetime | None:
     files = ctx.engine.lake.files(order_lines.layer, order_lines.raw)
     if not files:
         return None
-    con = connect()
-    try:
-        newest = watermark(con, ctx.engine.lake, order_lines, files)
-    finally:
-        con.close()
+    newest = watermark(ctx.engine.lake, order_lines, files)
     if newest is None:
         return None
     return newest - timedelta(seconds=ctx.options.pipeline_overlap_seconds)
