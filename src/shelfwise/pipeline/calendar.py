@@ -8,10 +8,13 @@ location; `is_holiday` is true when the day is a public holiday in any of them a
 
 from __future__ import annotations
 
+import csv
+import io
 from datetime import date, timedelta
 
 import holidays as holiday_calendars
 import pyarrow as pa
+import pyarrow.csv as pacsv
 
 
 def _holiday_sets(countries: list[str], years: range) -> dict[str, holiday_calendars.HolidayBase]:
@@ -24,26 +27,43 @@ def _holiday_sets(countries: list[str], years: range) -> dict[str, holiday_calen
     return found
 
 
+SCHEMA = pa.schema(
+    [
+        ("date", pa.date32()),
+        ("year", pa.int32()),
+        ("quarter", pa.int32()),
+        ("month", pa.int32()),
+        ("iso_year", pa.int32()),
+        ("iso_week", pa.int32()),
+        ("day_of_week", pa.int32()),  # 1 = Monday
+        ("is_weekend", pa.bool_()),
+        ("is_holiday", pa.bool_()),
+        ("holiday_countries", pa.string()),
+    ]
+)
+
+
 def calendar(first: date | None, last: date | None, countries: list[str]) -> pa.Table:
     days = [] if first is None or last is None else _days(first, last)
-    years = range(first.year, last.year + 1) if days and first and last else range(0)
-    sets = _holiday_sets(sorted(set(countries)), years)
-    holiday_countries = [",".join(c for c, s in sets.items() if day in s) or None for day in days]
-    iso = [day.isocalendar() for day in days]
-    return pa.table(
-        {
-            "date": pa.array(days, pa.date32()),
-            "year": pa.array([d.year for d in days], pa.int32()),
-            "quarter": pa.array([(d.month - 1) // 3 + 1 for d in days], pa.int32()),
-            "month": pa.array([d.month for d in days], pa.int32()),
-            "iso_year": pa.array([i.year for i in iso], pa.int32()),
-            "iso_week": pa.array([i.week for i in iso], pa.int32()),
-            "day_of_week": pa.array([i.weekday for i in iso], pa.int32()),  # 1 = Monday
-            "is_weekend": pa.array([i.weekday >= 6 for i in iso], pa.bool_()),
-            "is_holiday": pa.array([h is not None for h in holiday_countries], pa.bool_()),
-            "holiday_countries": pa.array(holiday_countries, pa.string()),
-        }
-    )
+    if not days:
+        return pa.Table.from_batches([], SCHEMA)
+    sets = _holiday_sets(sorted(set(countries)), range(days[0].year, days[-1].year + 1))
+    text = io.StringIO()
+    writer = csv.writer(text)
+    for day in days:
+        iso = day.isocalendar()
+        holiday_countries = ",".join(c for c, s in sets.items() if day in s)
+        quarter = (day.month - 1) // 3 + 1
+        calendar_part = (day, day.year, quarter, day.month, iso.year, iso.week, iso.weekday)
+        holiday = bool(holiday_countries)
+        writer.writerow((*calendar_part, iso.weekday >= 6, holiday, holiday_countries))
+    # Parsed from text with its schema, not built with `pa.array`: pyarrow imports pandas
+    # (~0.25 s of a daily run) the first time it converts Python values, to rule out a frame.
+    return pacsv.read_csv(
+        io.BytesIO(text.getvalue().encode()),
+        read_options=pacsv.ReadOptions(column_names=SCHEMA.names),
+        convert_options=pacsv.ConvertOptions(column_types=SCHEMA, strings_can_be_null=True),
+    ).cast(SCHEMA)
 
 
 def _days(first: date, last: date) -> list[date]:

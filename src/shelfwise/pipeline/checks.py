@@ -12,7 +12,7 @@ from decimal import Decimal
 
 import duckdb
 
-from shelfwise.pipeline.duckdb_support import source_query
+from shelfwise.pipeline.duckdb_support import create_table_from_arrow, source_query
 from shelfwise.pipeline.engines.base import Dialect, Engine
 from shelfwise.pipeline.gold import GOLD_TABLES, GoldTable
 
@@ -193,7 +193,8 @@ def reconcile_sales(
         )
     )
     quarantined = engine.arrow("_quarantine_order_lines").read_all()
-    source.register("_quarantined_lines", quarantined)
+    scratch = engine.lake.root / "_tmp" / "arrow"
+    create_table_from_arrow(source, "_quarantined_lines", quarantined, scratch)
     q = '"' if backend != "mysql" else "`"
     # For recent months, orders (by their `ordered_at` index) lead to their lines: SQLite's
     # planner would walk every line by the `updated_at` index, whose bound spans them all
@@ -221,7 +222,7 @@ def reconcile_sales(
             f"GROUP BY YEAR({ordered}) * 100 + MONTH({ordered})"
         ).fetchall()
     )
-    source.unregister("_quarantined_lines")
+    source.execute("DROP TABLE _quarantined_lines")
     periods = sorted(set(gold) | set(operational))
     wrong = [p for p in periods if gold.get(p) != operational.get(p)]
     if not wrong:

@@ -12,9 +12,12 @@ import importlib.util
 import os
 import shutil
 import tempfile
+import uuid
 from pathlib import Path
 
 import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
 from sqlalchemy.engine import make_url
 
 from shelfwise.store.db import normalize_url
@@ -45,6 +48,22 @@ def extension_file(name: str) -> Path:
             shutil.copyfile(shipped, temporary)
         temporary.replace(target)
     return target
+
+
+def create_table_from_arrow(
+    con: duckdb.DuckDBPyConnection, name: str, table: pa.Table, scratch: Path
+) -> None:
+    """`CREATE TABLE name` with `table`'s rows, handed over as a Parquet file in `scratch`
+    rather than as a Python object: the first scan of any Python object makes DuckDB import
+    pandas (~0.25 s of a daily run) to check whether it is a data frame. Used for small
+    tables (the calendar, the schema of an empty lake table)."""
+    scratch.mkdir(parents=True, exist_ok=True)
+    path = scratch / f"arrow-{uuid.uuid4().hex}.parquet"
+    pq.write_table(table, path)
+    try:
+        con.execute(f"CREATE TABLE {name} AS SELECT * FROM read_parquet({quote(str(path))})")
+    finally:
+        path.unlink(missing_ok=True)
 
 
 def load_extension(con: duckdb.DuckDBPyConnection, name: str) -> None:

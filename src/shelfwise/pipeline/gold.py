@@ -123,9 +123,11 @@ def _fct_inventory_daily(d: Dialect, since: str | None = None) -> str:
     over those few rows, and each one is then repeated over the quiet days until the next. The
     result is the same as a window over the full calendar, at a fraction of the work.
 
-    With `since` only days from then on are computed: the movements before it are summed into
-    an opening balance on a change point at `since` (prices and promotions there are the ones
-    in force, since any change of them is a point), so the work follows the recent changes.
+    With `since` only days from then on are computed, from the movements since then and an
+    opening balance on a change point at `since` (prices and promotions there are the ones in
+    force, since any change of them is a point): the previous version's closing stock of the
+    day before, which nothing before `since` changed (`_previous_fct_inventory_daily`, loaded
+    by `build_recent`). Summing every earlier movement instead read all of them each run.
     """
     pl = "product_id, location_id"
     same = (
@@ -134,16 +136,21 @@ def _fct_inventory_daily(d: Dialect, since: str | None = None) -> str:
     )
     day_end = f"CAST({d.add_days('s.date', '1')} AS TIMESTAMP)"
     ordered = f"PARTITION BY {pl} ORDER BY date"
-    every_move, recent = "moves", ""
-    sold_from = received_from = product_days_from = promo_from = since_point = ""
-    opening_join, opening = "", ""
+    moves_from = recent = sold_from = received_from = product_days_from = promo_from = ""
+    since_point = opening_join = opening = ""
+    starts = f"SELECT {pl}, MIN(date) AS first_day FROM moves GROUP BY {pl}"
     if since is not None:
         first = f"CAST('{since}' AS DATE)"
-        every_move = "moves_all"
-        recent = f"""moves AS (SELECT * FROM moves_all WHERE date >= {first}),
-opening AS (
-  SELECT {pl}, SUM(net_change) AS opening FROM moves_all WHERE date < {first} GROUP BY {pl}
+        moves_from = f"WHERE CAST(occurred_at AS DATE) >= {first}"
+        recent = f"""opening AS (
+  SELECT {pl}, on_hand_close AS opening FROM _previous_fct_inventory_daily
+  WHERE date = {d.add_days(first, "-1")}
 ),"""
+        # (a product-location open before `since` only needs a first day before it)
+        starts = (
+            f"SELECT {pl}, MIN(first_day) AS first_day FROM ({starts} UNION ALL "
+            f"SELECT {pl}, {d.add_days(first, '-1')} AS first_day FROM opening) s GROUP BY {pl}"
+        )
         sold_from = f"AND CAST(o.ordered_at AS DATE) >= {first}"
         received_from = f"WHERE CAST(r.received_at AS DATE) >= {first}"
         product_days_from = f"AND p.date >= {first}"
@@ -155,9 +162,9 @@ opening AS (
         )
         opening = f" + CASE WHEN pt.date = {first} THEN COALESCE(op.opening, 0) ELSE 0 END"
     return f"""
-WITH {every_move} AS (
+WITH moves AS (
   SELECT {pl}, CAST(occurred_at AS DATE) AS date, SUM(quantity) AS net_change
-  FROM stg_stock_movements GROUP BY {pl}, CAST(occurred_at AS DATE)
+  FROM stg_stock_movements {moves_from} GROUP BY {pl}, CAST(occurred_at AS DATE)
 ),
 {recent}
 sold AS (
@@ -176,7 +183,7 @@ received AS (
   {received_from}
   GROUP BY pol.product_id, po.location_id, CAST(r.received_at AS DATE)
 ),
-starts AS (SELECT {pl}, MIN(date) AS first_day FROM {every_move} GROUP BY {pl}),
+starts AS ({starts}),
 horizon AS (SELECT MAX(date) AS last_day FROM dim_date),
 product_days AS (
   SELECT product_id, CAST(valid_from AS DATE) AS date FROM dim_product WHERE version > 1

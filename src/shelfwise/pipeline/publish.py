@@ -18,7 +18,12 @@ from pathlib import Path
 
 import duckdb
 
-from shelfwise.pipeline.duckdb_support import connect, load_extension, quote
+from shelfwise.pipeline.duckdb_support import (
+    connect,
+    create_table_from_arrow,
+    load_extension,
+    quote,
+)
 from shelfwise.pipeline.lake import Lake
 from shelfwise.store.db import normalize_url
 
@@ -53,9 +58,9 @@ def _copy(con: duckdb.DuckDBPyConnection, lake: Lake, item: Published, target: s
             f"CREATE TABLE {target} AS SELECT * FROM read_parquet({files!r}, union_by_name = true)"
         )
         return
-    con.register("_empty", lake.empty_table(item.layer, item.table))
-    con.execute(f"CREATE TABLE {target} AS SELECT * FROM _empty")
-    con.unregister("_empty")
+    create_table_from_arrow(
+        con, target, lake.empty_table(item.layer, item.table), lake.root / "_tmp" / "arrow"
+    )
 
 
 def _patch(

@@ -13,7 +13,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
-from shelfwise.pipeline.duckdb_support import connect
+from shelfwise.pipeline.duckdb_support import connect, create_table_from_arrow, quote
 from shelfwise.pipeline.engines.base import Dialect, Engine
 from shelfwise.pipeline.extract import BATCH_ROWS
 from shelfwise.pipeline.lake import DeltaLake
@@ -42,6 +42,7 @@ class DuckDBEngine(Engine):
     def __init__(self, root: Path, options: PipelineSettings) -> None:
         self.lake = DeltaLake(root)
         self.con = connect(options.duckdb_memory_limit, root / "_tmp" / "duckdb")
+        self.scratch = root / "_tmp" / "arrow"
 
     def materialize(self, name: str, sql: str, *, lazy: bool = False) -> None:
         del lazy  # DuckDB computes at once: the sources may be dropped right after
@@ -54,9 +55,7 @@ class DuckDBEngine(Engine):
 
     def register_arrow(self, name: str, table: pa.Table) -> None:
         self.drop(name)
-        self.con.register("_arrow_in", table)
-        self.con.execute(f"CREATE TABLE {name} AS SELECT * FROM _arrow_in")
-        self.con.unregister("_arrow_in")
+        create_table_from_arrow(self.con, name, table, self.scratch)
 
     def load(self, layer: str, table: str, name: str | None = None) -> bool:
         files = self.lake.files(layer, table)
@@ -116,10 +115,10 @@ class DuckDBEngine(Engine):
         return self.con.sql(f"SELECT * FROM {name} LIMIT 0").to_arrow_table().schema
 
     def has(self, name: str) -> bool:
+        # (a literal, not a parameter: binding a Python parameter makes DuckDB import pandas)
         found = self.con.sql(
-            "SELECT count(*) FROM duckdb_tables() WHERE table_name = $1 "
-            "UNION ALL SELECT count(*) FROM duckdb_views() WHERE view_name = $1",
-            params=[name],
+            f"SELECT count(*) FROM duckdb_tables() WHERE table_name = {quote(name)} "
+            f"UNION ALL SELECT count(*) FROM duckdb_views() WHERE view_name = {quote(name)}"
         ).fetchall()
         return any(n for (n,) in found)
 
