@@ -193,7 +193,7 @@ def reconcile_sales(
         )
     )
     quarantined = engine.arrow("_quarantine_order_lines").read_all()
-    scratch = engine.lake.root / "_tmp" / "arrow"
+    scratch = engine.lake.scratch("arrow")
     create_table_from_arrow(source, "_quarantined_lines", quarantined, scratch)
     q = '"' if backend != "mysql" else "`"
     # For recent months, orders (by their `ordered_at` index) lead to their lines: SQLite's

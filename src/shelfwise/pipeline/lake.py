@@ -100,6 +100,10 @@ class Lake(ABC):
     def __init__(self, root: Path) -> None:
         self.root = root
 
+    def scratch(self, purpose: str) -> Path:
+        """A folder for a run's temporary files (DuckDB spills, small tables handed over)."""
+        return self.root / "_tmp" / purpose
+
     def path(self, layer: str, table: str) -> Path:
         if layer not in LAYERS:
             raise ValueError(f"unknown lake layer {layer!r}; one of {', '.join(LAYERS)}")

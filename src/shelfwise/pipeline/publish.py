@@ -59,7 +59,7 @@ def _copy(con: duckdb.DuckDBPyConnection, lake: Lake, item: Published, target: s
         )
         return
     create_table_from_arrow(
-        con, target, lake.empty_table(item.layer, item.table), lake.root / "_tmp" / "arrow"
+        con, target, lake.empty_table(item.layer, item.table), lake.scratch("arrow")
     )
 
 

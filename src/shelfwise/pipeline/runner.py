@@ -19,6 +19,8 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Literal, Protocol, TypeVar
 
+import duckdb
+
 from shelfwise.config import Settings
 from shelfwise.pipeline import checks as gold_checks
 from shelfwise.pipeline.calendar import calendar
@@ -94,6 +96,24 @@ class RunContext:
     log: RunLog
     progress: PipelineProgress | None
     started: datetime
+    _source: tuple[duckdb.DuckDBPyConnection, str] | None = None
+
+    def source(self) -> tuple[duckdb.DuckDBPyConnection, str]:
+        """A DuckDB connection with the operational store attached, and its backend: one per
+        run, for the extraction and the reconciliation (loading a scanner takes ~75 ms)."""
+        if self._source is None:
+            con = connect(self.options.duckdb_memory_limit, self.engine.lake.scratch("source"))
+            try:
+                self._source = (con, attach_source(con, self.settings.resolved_database_url))
+            except Exception:
+                con.close()
+                raise
+        return self._source
+
+    def close(self) -> None:
+        if self._source is not None:
+            self._source[0].close()
+            self._source = None
 
     def step(self, name: str, work: Callable[[StepSummary], T]) -> T:
         """Run one step, time it, log it, report it; a failure names the step."""
@@ -153,33 +173,29 @@ def plan(engine: str) -> list[str]:
 
 def _extract(ctx: RunContext, full: bool) -> int:
     """Every table into bronze (children first); returns the number of new row versions."""
-    con = connect(ctx.options.duckdb_memory_limit, ctx.engine.lake.root / "_tmp" / "extract")
+    con, backend = ctx.source()
     batch_id = ctx.run.run_id
     extracted_at = ctx.started.replace(tzinfo=None)
     overlap = timedelta(seconds=ctx.options.pipeline_overlap_seconds)
     new_rows = 0
-    try:
-        backend = attach_source(con, ctx.settings.resolved_database_url)
-        for table in reversed(source_tables()):
+    for table in reversed(source_tables()):
 
-            def work(step: StepSummary, table: SourceTable = table) -> int:
-                result = extract_table(
-                    con,
-                    backend=backend,
-                    table=table,
-                    lake=ctx.engine.lake,
-                    batch_id=batch_id,
-                    extracted_at=extracted_at,
-                    full=full,
-                    overlap=overlap,
-                )
-                step.rows_read, step.rows_written = result.rows_read, result.rows_written
-                step.detail = {"since": result.watermark or "full load"}
-                return result.rows_written
+        def work(step: StepSummary, table: SourceTable = table) -> int:
+            result = extract_table(
+                con,
+                backend=backend,
+                table=table,
+                lake=ctx.engine.lake,
+                batch_id=batch_id,
+                extracted_at=extracted_at,
+                full=full,
+                overlap=overlap,
+            )
+            step.rows_read, step.rows_written = result.rows_read, result.rows_written
+            step.detail = {"since": result.watermark or "full load"}
+            return result.rows_written
 
-            new_rows += ctx.step(f"extract {table.name}", work)
-    finally:
-        con.close()
+        new_rows += ctx.step(f"extract {table.name}", work)
     return new_rows
 
 
@@ -405,20 +421,12 @@ def _checks(
     def work(step: StepSummary) -> None:
         results = gold_checks.structural_checks(ctx.engine, only=recent)
         if source_cutoff is not None:
-            con = connect(ctx.options.duckdb_memory_limit)
-            try:
-                backend = attach_source(con, ctx.settings.resolved_database_url)
-                results.append(
-                    gold_checks.reconcile_sales(
-                        ctx.engine,
-                        con,
-                        backend=backend,
-                        cutoff=source_cutoff,
-                        from_month=sales_from,
-                    )
+            con, backend = ctx.source()
+            results.append(
+                gold_checks.reconcile_sales(
+                    ctx.engine, con, backend=backend, cutoff=source_cutoff, from_month=sales_from
                 )
-            finally:
-                con.close()
+            )
         failed = [r for r in results if not r.passed]
         step.detail = {r.name: r.detail for r in results}
         step.rows_read = len(results)
@@ -591,6 +599,7 @@ def _run(
         _checks(ctx, _reconciliation_cutoff(ctx), recent, sales_from)
         _publish(ctx, plan, changed)
     finally:
+        ctx.close()
         engine.close()
 
 

@@ -41,8 +41,8 @@ class DuckDBEngine(Engine):
 
     def __init__(self, root: Path, options: PipelineSettings) -> None:
         self.lake = DeltaLake(root)
-        self.con = connect(options.duckdb_memory_limit, root / "_tmp" / "duckdb")
-        self.scratch = root / "_tmp" / "arrow"
+        self.con = connect(options.duckdb_memory_limit, self.lake.scratch("duckdb"))
+        self.scratch = self.lake.scratch("arrow")
 
     def materialize(self, name: str, sql: str, *, lazy: bool = False) -> None:
         del lazy  # DuckDB computes at once: the sources may be dropped right after
