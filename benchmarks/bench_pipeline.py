@@ -32,8 +32,8 @@ def _stages(steps: list[Any]) -> dict[str, float]:
     stages: dict[str, float] = {}
     for step in steps:
         stage = step.name.split()[0]
-        stages[stage] = round(stages.get(stage, 0.0) + step.seconds, 1)
-    return stages
+        stages[stage] = stages.get(stage, 0.0) + step.seconds
+    return {stage: round(seconds, 2) for stage, seconds in stages.items()}
 
 
 def _child(variant: str, store: Path, workdir: Path) -> dict[str, Any]:
