@@ -1,4 +1,5 @@
-"""`shelfwise pipeline run|status`: build the lakehouse and the warehouse, and watch the runs."""
+"""`shelfwise pipeline run|status|maintain`: build the lakehouse and the warehouse, watch the
+runs, and keep the lake from growing."""
 
 from __future__ import annotations
 
@@ -146,6 +147,31 @@ def status(
         for row in _rows(latest):
             table.add_row(*(str(v) for v in row.values()))
         console.print(table)
+
+
+@pipeline_app.command("maintain")
+def maintain(
+    retain_hours: int | None = typer.Option(
+        None,
+        "--retain-hours",
+        min=0,
+        help="delete files no table version has used for this many hours (default: "
+        "SHELFWISE_PIPELINE_RETAIN_HOURS, 168); versions older than that stop being readable",
+    ),
+) -> None:
+    """Compact lake tables split into many small files and delete the files old table versions
+    no longer need. Runs do this by themselves too, weekly (SHELFWISE_PIPELINE_MAINTENANCE_HOURS;
+    0 leaves it to this command)."""
+    from shelfwise.pipeline import PipelineBusy, maintain_pipeline_lake
+
+    try:
+        result = maintain_pipeline_lake(settings(), retain_hours=retain_hours)
+    except PipelineBusy as exc:
+        raise fail(str(exc)) from exc
+    console.print(
+        f"[green]lake maintained[/]: {result.tables} tables, {result.files_compacted} small "
+        f"files compacted, {result.files_removed} unused files deleted"
+    )
 
 
 def register(app: typer.Typer) -> None:

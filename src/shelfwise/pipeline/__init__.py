@@ -7,13 +7,19 @@ summary = run_pipeline(settings, full=False, engine="duckdb")
 from __future__ import annotations
 
 from shelfwise.pipeline.runlog import RunSummary, StepSummary, recent_runs
-from shelfwise.pipeline.runner import PipelineBusy, PipelineFailed, run_pipeline
+from shelfwise.pipeline.runner import (
+    PipelineBusy,
+    PipelineFailed,
+    maintain_pipeline_lake,
+    run_pipeline,
+)
 
 __all__ = [
     "PipelineBusy",
     "PipelineFailed",
     "RunSummary",
     "StepSummary",
+    "maintain_pipeline_lake",
     "recent_runs",
     "run_pipeline",
 ]

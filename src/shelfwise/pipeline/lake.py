@@ -34,6 +34,9 @@ LAYERS = ("bronze", "silver", "gold", "eval")
 POINTER = "_current.json"
 KEEP_VERSIONS = 3
 ROW_GROUP_ROWS = 122_880
+# Compaction merges files below this size (an incremental run's appends, a few hundred kB each)
+# and leaves a full load's files (~100 MB, the writer's target) as they are.
+COMPACT_TARGET_BYTES = 32 * 1024 * 1024
 # Delta tables partitioned by a column (a folder per value), so that replacing their recent
 # rows (an incremental run) rewrites the newest partitions instead of the whole table.
 PARTITION_BY = {
@@ -164,6 +167,28 @@ class Lake(ABC):
     def drop_layer(self, layer: str) -> None:
         shutil.rmtree(self.root / layer, ignore_errors=True)
 
+    def tables(self) -> list[tuple[str, str]]:
+        """Every (layer, table) with a folder in the lake."""
+        return [
+            (layer, folder.name)
+            for layer in LAYERS
+            if (self.root / layer).is_dir()
+            for folder in sorted((self.root / layer).iterdir())
+            if folder.is_dir()
+        ]
+
+    def vacuum(self, layer: str, table: str, retain_hours: int) -> int:
+        """Delete files the table no longer uses and stopped using over `retain_hours` ago;
+        returns how many. (A Parquet lake removes old versions at every write.)"""
+        del layer, table, retain_hours
+        return 0
+
+    def compact(self, layer: str, table: str, min_files: int) -> int:
+        """Rewrite the small files of a table that has at least `min_files` into fewer, larger
+        ones (same rows, new version); returns the files replaced."""
+        del layer, table, min_files
+        return 0
+
     def check_format(self, layer: str, table: str) -> None:
         folder = self.path(layer, table)
         is_delta = (folder / "_delta_log").is_dir()
@@ -293,6 +318,26 @@ class DeltaLake(Lake):
         self, layer: str, table: str, reader: pa.RecordBatchReader, column: str, since: str
     ) -> int:
         return self._write(layer, table, reader, "overwrite", predicate=f"{column} >= '{since}'")
+
+    def vacuum(self, layer: str, table: str, retain_hours: int) -> int:
+        opened = self._table(layer, table)
+        if opened is None:
+            return 0
+        # Below Delta's default of a week only when asked: readers of an older version (time
+        # travel, a BI tool mid-query) lose its files once they are vacuumed.
+        removed = opened.vacuum(
+            retention_hours=retain_hours, dry_run=False, enforce_retention_duration=False
+        )
+        return len(removed)
+
+    def compact(self, layer: str, table: str, min_files: int) -> int:
+        opened = self._table(layer, table)
+        if opened is None or len(opened.file_uris()) < min_files:
+            return 0
+        metrics = opened.optimize.compact(
+            target_size=COMPACT_TARGET_BYTES, writer_properties=_writer_properties()
+        )
+        return int(metrics.get("numFilesRemoved", 0))
 
     def column_maxima(self, layer: str, table: str, column: str) -> list[Any] | None:
         """From the files' statistics in the Delta log; None when the table is missing or

@@ -76,6 +76,8 @@ from shelfwise.pipeline.engines import open_engine
 from shelfwise.pipeline.engines.base import Engine
 from shelfwise.pipeline.extract import extract_table
 from shelfwise.pipeline.gold import GOLD_NAMES, GOLD_TABLES, GoldTable
+from shelfwise.pipeline.lake import Lake
+from shelfwise.pipeline.maintenance import maintain_if_due
 from shelfwise.pipeline.publish import publish_postgres, publish_warehouse
 from shelfwise.pipeline.runner import (
     build_dim_date,
@@ -298,11 +300,24 @@ def warehouse(shelfwise: ShelfwiseResource) -> MaterializeResult[Any]:
         )
         if settings.warehouse_url:
             publish_postgres(settings.warehouse_url, engine.lake, items, comments)
+        maintained = _maintain_if_due(engine.lake)
     fingerprint = gold_fingerprint(settings.warehouse_path)
     return MaterializeResult(
-        metadata={"path": str(settings.warehouse_path), FINGERPRINT: fingerprint},
+        metadata={
+            "path": str(settings.warehouse_path),
+            FINGERPRINT: fingerprint,
+            "lake maintenance": maintained,
+        },
         data_version=DataVersion(fingerprint),
     )
+
+
+def _maintain_if_due(lake: Lake) -> str:
+    """The lake's weekly compaction and vacuum, as `shelfwise pipeline run` does them."""
+    result = maintain_if_due(lake, PipelineSettings(), datetime.now(UTC))
+    if result is None:
+        return "not due"
+    return f"{result.files_compacted} files compacted, {result.files_removed} deleted"
 
 
 class ForecastRunConfig(Config):

@@ -38,6 +38,13 @@ from shelfwise.pipeline.gold_incremental import (
     plan_gold,
     previous_calendar_span,
 )
+from shelfwise.pipeline.lake import DeltaLake, lake_root
+from shelfwise.pipeline.maintenance import (
+    MaintenanceResult,
+    last_maintained,
+    maintain_if_due,
+    maintain_lake,
+)
 from shelfwise.pipeline.publish import (
     Published,
     publish_postgres,
@@ -168,6 +175,7 @@ def plan(engine: str) -> list[str]:
         *(f"gold {name}" for name in GOLD_NAMES),
         "checks",
         "publish",
+        "maintain",
     ]
 
 
@@ -523,6 +531,41 @@ def _publish(ctx: RunContext, plan: GoldPlan, changed: set[str]) -> None:
     ctx.step("publish", work)
 
 
+def _maintain(ctx: RunContext) -> None:
+    def work(step: StepSummary) -> None:
+        lake, every = ctx.engine.lake, ctx.options.pipeline_maintenance_hours
+        result = maintain_if_due(lake, ctx.options, ctx.started)
+        if result is None:
+            last = last_maintained(lake)
+            when = f"last {last:%Y-%m-%d %H:%M} UTC" if last else "never"
+            step.detail = {
+                "due": f"no: {when}, every {every} hours" if every else "only when asked"
+            }
+            return
+        step.detail = {
+            "tables": result.tables,
+            "files_compacted": result.files_compacted,
+            "files_removed": result.files_removed,
+        }
+
+    ctx.step("maintain", work)
+
+
+def maintain_pipeline_lake(
+    settings: Settings, options: PipelineSettings | None = None, retain_hours: int | None = None
+) -> MaintenanceResult:
+    """Compact and vacuum the lake now (`shelfwise pipeline maintain`), holding the pipeline's
+    lock: a vacuum must not see a running write's files before they are committed."""
+    options = options or PipelineSettings()
+    lake = DeltaLake(lake_root(settings.resolved_lake_uri))
+    with _exclusive(settings.warehouse_path.with_name("pipeline.lock")):
+        return maintain_lake(
+            lake,
+            retain_hours=options.pipeline_retain_hours if retain_hours is None else retain_hours,
+            compact_min_files=options.pipeline_compact_min_files,
+        )
+
+
 def run_pipeline(
     settings: Settings,
     *,
@@ -598,6 +641,7 @@ def _run(
             sales_from = plan.since.replace(day=1)
         _checks(ctx, _reconciliation_cutoff(ctx), recent, sales_from)
         _publish(ctx, plan, changed)
+        _maintain(ctx)
     finally:
         ctx.close()
         engine.close()

@@ -24,6 +24,21 @@ class PipelineSettings(BaseSettings):
         description="silver tables with at least this many rows merge changed keys; smaller "
         "ones are rebuilt from bronze",
     )
+    pipeline_maintenance_hours: int = Field(
+        default=168,
+        ge=0,
+        description="compact and vacuum the lake at the end of a run when the last time is "
+        "this old (0: only with `shelfwise pipeline maintain`)",
+    )
+    pipeline_retain_hours: int = Field(
+        default=168,
+        ge=0,
+        description="a vacuum deletes files no table version has used for this long (older "
+        "versions stop being readable)",
+    )
+    pipeline_compact_min_files: int = Field(
+        default=32, ge=2, description="compact a lake table once it has this many files"
+    )
     duckdb_memory_limit: str = Field(default="2GB", description="DuckDB spills to disk above it")
     spark_master: str = Field(default="local[*]", description="spark.master for --engine spark")
     spark_shuffle_partitions: int = Field(

@@ -1,0 +1,77 @@
+"""Lake upkeep: compaction and vacuum, weekly by default.
+
+A Delta table keeps every file it ever replaced until a vacuum deletes it (that is what lets a
+reader travel back to an older version), and every incremental run adds a small file to each
+table it appends to. Left alone, a lake fed daily grows by every overwritten gold table and
+recomputed month (~50 MB a day at a million order lines) and its tables split into hundreds of
+small files, each costing a footer read in every scan. Maintenance merges the small files of
+tables that have many, then deletes the files no version newer than the retention uses.
+
+It runs at the end of a pipeline run when the last one is older than
+`pipeline_maintenance_hours` (not on every run: looking at every table costs ~0.3 s), and on
+demand with `shelfwise pipeline maintain`. A Parquet lake (the Spark engine's) needs none: it
+deletes old versions at every write.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from shelfwise.pipeline.lake import Lake
+from shelfwise.pipeline.settings import PipelineSettings
+
+MARKER = "_maintained"  # in the lake's root; its modification time is the last maintenance
+
+
+@dataclass(frozen=True)
+class MaintenanceResult:
+    tables: int
+    files_compacted: int  # small files merged into larger ones
+    files_removed: int  # files deleted by the vacuum
+
+
+def maintain_lake(lake: Lake, *, retain_hours: int, compact_min_files: int) -> MaintenanceResult:
+    """Compact every table with at least `compact_min_files` files, then vacuum every table
+    (files unused for more than `retain_hours`)."""
+    compacted = removed = 0
+    tables = lake.tables()
+    for layer, table in tables:
+        compacted += lake.compact(layer, table, compact_min_files)
+        removed += lake.vacuum(layer, table, retain_hours)
+    lake.root.mkdir(parents=True, exist_ok=True)
+    (lake.root / MARKER).touch()
+    return MaintenanceResult(len(tables), compacted, removed)
+
+
+def last_maintained(lake: Lake) -> datetime | None:
+    marker = lake.root / MARKER
+    if not marker.exists():
+        return None
+    return datetime.fromtimestamp(marker.stat().st_mtime, UTC)
+
+
+def maintenance_due(lake: Lake, every_hours: int, now: datetime) -> bool:
+    """Whether the last maintenance is `every_hours` old (never when 0). A lake never
+    maintained starts its clock now: it has nothing old enough to remove yet."""
+    if every_hours <= 0:
+        return False
+    last = last_maintained(lake)
+    if last is None:
+        lake.root.mkdir(parents=True, exist_ok=True)
+        (lake.root / MARKER).touch()
+        return False
+    return now - last >= timedelta(hours=every_hours)
+
+
+def maintain_if_due(
+    lake: Lake, options: PipelineSettings, now: datetime
+) -> MaintenanceResult | None:
+    """The end of a run: maintain the lake when `pipeline_maintenance_hours` have passed."""
+    if not maintenance_due(lake, options.pipeline_maintenance_hours, now):
+        return None
+    return maintain_lake(
+        lake,
+        retain_hours=options.pipeline_retain_hours,
+        compact_min_files=options.pipeline_compact_min_files,
+    )
