@@ -97,6 +97,13 @@ class SourceTable:
         """Lake folder of its raw rows: `eval` keeps ground truth away from model inputs."""
         return "eval" if self.evaluation_only else "bronze"
 
+    @property
+    def parents(self) -> frozenset[str]:
+        """The other source tables its foreign keys point to."""
+        return frozenset(
+            c.references for c in self.columns if c.references and c.references != self.name
+        )
+
     def column(self, name: str) -> SourceColumn:
         return next(c for c in self.columns if c.name == name)
 

@@ -12,6 +12,7 @@ Python objects. The watermark lives in bronze itself, so it commits atomically w
 
 Tables are read children first (order lines before orders): a parent committed between two reads
 is then always at least as new as its children, and silver never sees a line without its order.
+The runner reads tables that do not wait on each other side by side, each on its own cursor.
 """
 
 from __future__ import annotations

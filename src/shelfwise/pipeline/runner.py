@@ -12,12 +12,13 @@ from __future__ import annotations
 import fcntl
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Literal, Protocol, TypeVar
+from typing import Generic, Literal, Protocol, TypeVar
 
 import duckdb
 
@@ -141,6 +142,55 @@ class RunContext:
             if self.progress:
                 self.progress.step_finished(summary)
 
+    def steps_in_parallel(self, steps: Sequence[ParallelStep[T]], workers: int) -> list[T]:
+        """Run `steps` on up to `workers` threads, each once its `after` steps are done; they
+        are logged and reported from this thread as they finish. After a failure no step
+        starts; the run fails with it once the running ones are over."""
+        results: dict[str, T] = {}
+        pending = list(steps)
+        running: dict[Future[T], tuple[StepSummary, float]] = {}
+        failure: StepFailed | None = None
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="step") as pool:
+            while running or (pending and failure is None):
+                ready = [s for s in pending if s.after <= results.keys()] if not failure else []
+                for step in ready[: workers - len(running)]:
+                    pending.remove(step)
+                    summary = StepSummary(name=step.name)
+                    if self.progress:
+                        self.progress.step_started(step.name)
+                    running[pool.submit(step.work, summary)] = (summary, time.perf_counter())
+                if not running:
+                    waiting = ", ".join(s.name for s in pending)
+                    raise RuntimeError(f"steps wait on each other or on no step: {waiting}")
+                finished, _ = wait(running, return_when=FIRST_COMPLETED)
+                for future in finished:
+                    summary, clock = running.pop(future)
+                    summary.seconds = round(time.perf_counter() - clock, 3)
+                    error = future.exception()
+                    if error is None:
+                        results[summary.name] = future.result()
+                    else:
+                        summary.status = "failed"
+                        summary.error = f"{type(error).__name__}: {error}"
+                        cause = error if isinstance(error, Exception) else RuntimeError(error)
+                        failure = failure or StepFailed(summary.name, cause)
+                    self.run.steps.append(summary)
+                    self.log.step(self.run, summary)
+                    if self.progress:
+                        self.progress.step_finished(summary)
+        if failure is not None:
+            raise failure
+        return [results[step.name] for step in steps]
+
+
+@dataclass(frozen=True)
+class ParallelStep(Generic[T]):
+    """A step that may run beside others, once the steps named in `after` have finished."""
+
+    name: str
+    work: Callable[[StepSummary], T]
+    after: frozenset[str] = frozenset()
+
 
 class StepFailed(RuntimeError):
     def __init__(self, step: str, cause: Exception) -> None:
@@ -180,31 +230,43 @@ def plan(engine: str) -> list[str]:
 
 
 def _extract(ctx: RunContext, full: bool) -> int:
-    """Every table into bronze (children first); returns the number of new row versions."""
+    """Every table into bronze; returns the number of new row versions. Tables are read on
+    `pipeline_extract_workers` threads (a source scan keeps about one core busy), each once
+    every table that references it has been read (see extract.py: children first)."""
     con, backend = ctx.source()
     batch_id = ctx.run.run_id
     extracted_at = ctx.started.replace(tzinfo=None)
     overlap = timedelta(seconds=ctx.options.pipeline_overlap_seconds)
-    new_rows = 0
-    for table in reversed(source_tables()):
+    tables = source_tables()
 
-        def work(step: StepSummary, table: SourceTable = table) -> int:
-            result = extract_table(
-                con,
-                backend=backend,
-                table=table,
-                lake=ctx.engine.lake,
-                batch_id=batch_id,
-                extracted_at=extracted_at,
-                full=full,
-                overlap=overlap,
-            )
+    def extract(table: SourceTable) -> Callable[[StepSummary], int]:
+        def work(step: StepSummary) -> int:
+            with con.cursor() as cursor:  # a connection of this thread's own, same database
+                result = extract_table(
+                    cursor,
+                    backend=backend,
+                    table=table,
+                    lake=ctx.engine.lake,
+                    batch_id=batch_id,
+                    extracted_at=extracted_at,
+                    full=full,
+                    overlap=overlap,
+                )
             step.rows_read, step.rows_written = result.rows_read, result.rows_written
             step.detail = {"since": result.watermark or "full load"}
             return result.rows_written
 
-        new_rows += ctx.step(f"extract {table.name}", work)
-    return new_rows
+        return work
+
+    steps = [
+        ParallelStep(
+            f"extract {table.name}",
+            extract(table),
+            frozenset(f"extract {child.name}" for child in tables if table.name in child.parents),
+        )
+        for table in reversed(tables)
+    ]
+    return sum(ctx.steps_in_parallel(steps, ctx.options.pipeline_extract_workers))
 
 
 def _silver(ctx: RunContext, has_previous_quarantine: bool) -> set[str]:

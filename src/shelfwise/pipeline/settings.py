@@ -24,6 +24,11 @@ class PipelineSettings(BaseSettings):
         description="silver tables with at least this many rows merge changed keys; smaller "
         "ones are rebuilt from bronze",
     )
+    pipeline_extract_workers: int = Field(
+        default=2,
+        ge=1,
+        description="tables extracted at once (a source scan keeps about one core busy)",
+    )
     pipeline_maintenance_hours: int = Field(
         default=168,
         ge=0,

@@ -1,0 +1,125 @@
+"""Steps on several threads: order kept where it matters, every step logged, failures stop it."""
+
+from __future__ import annotations
+
+import threading
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import cast
+
+import pytest
+
+from shelfwise.config import Settings
+from shelfwise.pipeline import run_pipeline
+from shelfwise.pipeline.catalog import source_tables
+from shelfwise.pipeline.engines.base import Engine
+from shelfwise.pipeline.runlog import RunLog, RunSummary, StepSummary, recent_runs
+from shelfwise.pipeline.runner import ParallelStep, RunContext, StepFailed
+from shelfwise.pipeline.settings import PipelineSettings
+
+
+class Recorder:
+    """A progress display that remembers what it was told, in order."""
+
+    def __init__(self) -> None:
+        self.events: list[tuple[str, str]] = []
+        self.lock = threading.Lock()
+
+    def begin(self, total_steps: int) -> None:
+        del total_steps
+
+    def step_started(self, name: str) -> None:
+        with self.lock:
+            self.events.append(("start", name))
+
+    def step_finished(self, step: StepSummary) -> None:
+        with self.lock:
+            self.events.append(("end", step.name))
+
+    def position(self, event: str, name: str) -> int:
+        return self.events.index((event, name))
+
+
+def _context(tmp_path: Path, recorder: Recorder) -> RunContext:
+    run = RunSummary("r1", "duckdb", False, "running", datetime.now(UTC))
+    settings = Settings(home=tmp_path, database_url=f"sqlite:///{tmp_path / 'store.db'}")
+    return RunContext(
+        settings=settings,
+        options=PipelineSettings(),
+        engine=cast(Engine, None),  # these steps never touch it
+        run=run,
+        log=RunLog(tmp_path / "runs.sqlite"),
+        progress=recorder,
+        started=run.started_at,
+    )
+
+
+def _sleeping(seconds: float, value: str) -> ParallelStep[str]:
+    def work(step: StepSummary) -> str:
+        time.sleep(seconds)
+        step.rows_written = len(value)
+        return value
+
+    return ParallelStep(value, work)
+
+
+def test_a_step_starts_only_after_the_steps_it_waits_for(tmp_path: Path) -> None:
+    recorder = Recorder()
+    ctx = _context(tmp_path, recorder)
+    slow, quick = _sleeping(0.3, "slow"), _sleeping(0.01, "quick")
+    last = ParallelStep("last", _sleeping(0, "last").work, frozenset({"slow", "quick"}))
+
+    results = ctx.steps_in_parallel([last, slow, quick], workers=2)
+
+    assert results == ["last", "slow", "quick"]  # in the order given, not the order run
+    assert recorder.position("start", "quick") < recorder.position("end", "slow")  # side by side
+    assert recorder.position("start", "last") > recorder.position("end", "slow")
+    assert [s.name for s in ctx.run.steps] == ["quick", "slow", "last"]  # logged as finished
+    assert ctx.run.steps[1].seconds >= 0.3 and ctx.run.steps[1].rows_written == 4
+
+
+def test_a_failure_stops_new_steps_and_fails_with_its_name(tmp_path: Path) -> None:
+    recorder = Recorder()
+    ctx = _context(tmp_path, recorder)
+
+    def broken(step: StepSummary) -> str:
+        raise ValueError("the source went away")
+
+    steps = [
+        ParallelStep("broken", broken),
+        _sleeping(0.2, "beside"),
+        ParallelStep("after", _sleeping(0, "after").work, frozenset({"broken"})),
+        ParallelStep("later", _sleeping(0, "later").work, frozenset({"beside"})),
+    ]
+    with pytest.raises(StepFailed, match="step 'broken' failed: ValueError: the source went"):
+        ctx.steps_in_parallel(steps, workers=2)
+
+    logged = {s.name: s for s in ctx.run.steps}
+    assert logged["broken"].status == "failed"
+    assert logged["broken"].error == "ValueError: the source went away"
+    assert logged["beside"].status == "succeeded"  # the running step was let finish
+    assert "after" not in logged and "later" not in logged  # nothing new started
+
+
+def test_steps_waiting_on_each_other_are_refused(tmp_path: Path) -> None:
+    ctx = _context(tmp_path, Recorder())
+    first = ParallelStep("a", _sleeping(0, "a").work, frozenset({"b"}))
+    second = ParallelStep("b", _sleeping(0, "b").work, frozenset({"a"}))
+    with pytest.raises(RuntimeError, match="wait on each other"):
+        ctx.steps_in_parallel([first, second], workers=2)
+
+
+def test_extraction_reads_every_table_after_the_tables_that_reference_it(
+    settings: Settings,
+) -> None:
+    recorder = Recorder()
+    run_pipeline(settings, progress=recorder)
+    tables = source_tables()
+    for table in tables:
+        for child in (c for c in tables if table.name in c.parents):
+            started = recorder.position("start", f"extract {table.name}")
+            assert started > recorder.position("end", f"extract {child.name}"), (table, child)
+    assert any(s.name == "order_lines" for s in tables if "orders" in s.parents)
+    steps = recent_runs(settings, 1)[0].steps
+    assert sum(s.name.startswith("extract ") for s in steps) == len(tables)
