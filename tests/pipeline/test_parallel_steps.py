@@ -17,6 +17,7 @@ from shelfwise.pipeline.engines.base import Engine
 from shelfwise.pipeline.runlog import RunLog, RunSummary, StepSummary, recent_runs
 from shelfwise.pipeline.runner import ParallelStep, RunContext, StepFailed
 from shelfwise.pipeline.settings import PipelineSettings
+from tests.pipeline.test_run import _add_orders
 
 
 class Recorder:
@@ -123,3 +124,25 @@ def test_extraction_reads_every_table_after_the_tables_that_reference_it(
     assert any(s.name == "order_lines" for s in tables if "orders" in s.parents)
     steps = recent_runs(settings, 1)[0].steps
     assert sum(s.name.startswith("extract ") for s in steps) == len(tables)
+    assert _overlapping(recorder.events)  # the first load reads tables side by side
+
+
+def test_incremental_reads_of_sqlite_go_one_table_at_a_time(
+    settings: Settings, store: Path
+) -> None:
+    run_pipeline(settings)
+    _add_orders(store, 2)
+    recorder = Recorder()
+    run_pipeline(settings, progress=recorder)
+    extraction = [e for e in recorder.events if e[1].startswith("extract ")]
+    assert len(extraction) == 2 * len(source_tables())
+    assert not _overlapping(extraction)  # each read ends before the next starts
+
+
+def _overlapping(events: list[tuple[str, str]]) -> bool:
+    running = 0
+    for kind, _ in events:
+        running += 1 if kind == "start" else -1
+        if running > 1:
+            return True
+    return False
