@@ -133,3 +133,29 @@ def test_maintain_command_reports_what_it_did(settings: Settings, store: Path) -
     output = CliRunner().invoke(app, ["pipeline", "maintain", "--retain-hours", "0"], env=env)
     assert output.exit_code == 0, output.output
     assert "lake maintained" in output.output and "unused files deleted" in output.output
+
+    broken = DeltaLake(lake_root(settings.resolved_lake_uri)).path("silver", "stg_x") / "_delta_log"
+    broken.mkdir(parents=True)
+    (broken / "00000000000000000000.json").write_text("{")
+    output = CliRunner().invoke(app, ["pipeline", "maintain"], env=env)
+    assert output.exit_code != 0
+    assert "could not be maintained" in output.output and "silver/stg_x" in output.output
+
+
+def test_a_failed_maintenance_keeps_the_run_and_comes_back(settings: Settings, store: Path) -> None:
+    run_pipeline(settings, full=True)
+    lake = DeltaLake(lake_root(settings.resolved_lake_uri))
+    week_ago = time.time() - 8 * 24 * 3600
+    os.utime(lake.root / MARKER, (week_ago, week_ago))
+    broken = lake.path("gold", "left_by_hand") / "_delta_log"  # a table nobody can open
+    broken.mkdir(parents=True)
+    (broken / "00000000000000000000.json").write_text("not a Delta log\n")
+    _add_orders(store, 2)
+
+    run = run_pipeline(settings)
+
+    assert run.status == "succeeded"  # the warehouse was published before the housekeeping
+    maintain = next(s for s in run.steps if s.name == "maintain")
+    assert maintain.status == "failed" and maintain.error
+    assert "1 of" in maintain.error and "gold/left_by_hand: DeltaError" in maintain.error
+    assert maintenance_due(lake, 168, datetime.now(UTC))  # the next run tries again

@@ -163,10 +163,11 @@ def maintain(
     no longer need. Runs do this by themselves too, weekly (SHELFWISE_PIPELINE_MAINTENANCE_HOURS;
     0 leaves it to this command)."""
     from shelfwise.pipeline import PipelineBusy, maintain_pipeline_lake
+    from shelfwise.pipeline.maintenance import MaintenanceFailed
 
     try:
         result = maintain_pipeline_lake(settings(), retain_hours=retain_hours)
-    except PipelineBusy as exc:
+    except (PipelineBusy, MaintenanceFailed) as exc:
         raise fail(str(exc)) from exc
     console.print(
         f"[green]lake maintained[/]: {result.tables} tables, {result.files_compacted} small "

@@ -31,14 +31,28 @@ class MaintenanceResult:
     files_removed: int  # files deleted by the vacuum
 
 
+class MaintenanceFailed(RuntimeError):
+    """Some tables could not be maintained (the others were); the clock is not restarted."""
+
+
 def maintain_lake(lake: Lake, *, retain_hours: int, compact_min_files: int) -> MaintenanceResult:
     """Compact every table with at least `compact_min_files` files, then vacuum every table
-    (files unused for more than `retain_hours`)."""
+    (files unused for more than `retain_hours`). A table that fails does not stop the others;
+    `MaintenanceFailed` names each one at the end."""
     compacted = removed = 0
     tables = lake.tables()
+    failed: list[str] = []
     for layer, table in tables:
-        compacted += lake.compact(layer, table, compact_min_files)
-        removed += lake.vacuum(layer, table, retain_hours)
+        try:
+            compacted += lake.compact(layer, table, compact_min_files)
+            removed += lake.vacuum(layer, table, retain_hours)
+        except Exception as exc:  # (deltalake appends a native backtrace: first line only)
+            failed.append(f"{layer}/{table}: {type(exc).__name__}: {str(exc).splitlines()[0]}")
+    if failed:
+        raise MaintenanceFailed(
+            f"{len(failed)} of {len(tables)} lake tables could not be maintained "
+            f"({compacted} files compacted, {removed} deleted in the others): " + "; ".join(failed)
+        )
     lake.root.mkdir(parents=True, exist_ok=True)
     (lake.root / MARKER).touch()
     return MaintenanceResult(len(tables), compacted, removed)

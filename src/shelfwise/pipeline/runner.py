@@ -607,9 +607,17 @@ def _publish(ctx: RunContext, plan: GoldPlan, changed: set[str]) -> None:
 
 
 def _maintain(ctx: RunContext) -> None:
+    """Housekeeping after the warehouse is published: a failure here is logged on the step but
+    does not fail the run (its gold is out), and the next run tries again."""
+
     def work(step: StepSummary) -> None:
         lake, every = ctx.engine.lake, ctx.options.pipeline_maintenance_hours
-        result = maintain_if_due(lake, ctx.options, ctx.started)
+        try:
+            result = maintain_if_due(lake, ctx.options, ctx.started)
+        except Exception as exc:
+            step.status = "failed"
+            step.error = f"{type(exc).__name__}: {exc}"
+            return
         if result is None:
             last = last_maintained(lake)
             when = f"last {last:%Y-%m-%d %H:%M} UTC" if last else "never"
