@@ -62,3 +62,15 @@ def test_help_explains_the_options() -> None:
     result = CliRunner().invoke(app, ["pipeline", "run", "--help"])
     assert result.exit_code == 0
     assert "--full" in result.output and "--engine" in result.output
+
+
+def test_a_bad_pipeline_setting_names_its_variable(
+    cli_env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SHELFWISE_PIPELINE_RETAIN_HOURS", "a week")
+    for command in (["pipeline", "run"], ["pipeline", "maintain"]):
+        result = CliRunner().invoke(app, command)
+        assert result.exit_code == 1
+        output = " ".join(result.output.split())
+        assert "bad pipeline setting: SHELFWISE_PIPELINE_RETAIN_HOURS='a week'" in output
+        assert "valid integer" in output and "Traceback" not in output

@@ -22,6 +22,7 @@ from shelfwise.commands.common import FormatOption, OutputFormat, console, emit_
 
 if TYPE_CHECKING:  # the pipeline pulls in DuckDB and Arrow: imported when a command runs
     from shelfwise.pipeline import RunSummary, StepSummary
+    from shelfwise.pipeline.settings import PipelineSettings
 
 pipeline_app = typer.Typer(
     help="The lakehouse pipeline: operational store → bronze → silver → gold → warehouse.",
@@ -67,6 +68,22 @@ def _rows(run: RunSummary) -> list[dict[str, Any]]:
     ]
 
 
+def _options() -> PipelineSettings:
+    """The pipeline's knobs from the environment; a bad value is one line naming its variable."""
+    from pydantic import ValidationError
+
+    from shelfwise.pipeline.settings import PipelineSettings
+
+    try:
+        return PipelineSettings()
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"SHELFWISE_{str(error['loc'][0]).upper()}={error.get('input')!r}: {error['msg']}"
+            for error in exc.errors()
+        )
+        raise fail(f"bad pipeline setting: {problems}") from exc
+
+
 @pipeline_app.command("run")
 def run(
     full: bool = typer.Option(
@@ -80,7 +97,7 @@ def run(
     and publish the warehouse (atomically: readers never see half of it)."""
     from shelfwise.pipeline import PipelineBusy, PipelineFailed, run_pipeline
 
-    current = settings()
+    current, options = settings(), _options()
     columns = (
         SpinnerColumn(),
         TextColumn("{task.description:<48}"),
@@ -91,7 +108,11 @@ def run(
     try:
         with Progress(*columns, console=console, transient=True) as bar:
             summary = run_pipeline(
-                current, full=full, engine=engine.value, progress=RichProgress(bar)
+                current,
+                full=full,
+                engine=engine.value,
+                progress=RichProgress(bar),
+                options=options,
             )
     except PipelineFailed as exc:
         raise fail(
@@ -166,7 +187,7 @@ def maintain(
     from shelfwise.pipeline.maintenance import MaintenanceFailed
 
     try:
-        result = maintain_pipeline_lake(settings(), retain_hours=retain_hours)
+        result = maintain_pipeline_lake(settings(), _options(), retain_hours=retain_hours)
     except (PipelineBusy, MaintenanceFailed) as exc:
         raise fail(str(exc)) from exc
     console.print(
