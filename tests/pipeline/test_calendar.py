@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
 from datetime import date
+from importlib.metadata import version
+from pathlib import Path
 
 import pyarrow as pa
 
@@ -36,3 +39,37 @@ def test_no_business_days_give_an_empty_typed_calendar() -> None:
     assert table.num_rows == 0
     assert table.schema == SCHEMA
     assert table.schema.field("date").type == pa.date32()
+
+
+def test_holidays_computed_once_are_kept_per_package_version(tmp_path: Path) -> None:
+    cache = tmp_path / "holidays.json"
+    plain = calendar(date(2024, 12, 20), date(2025, 1, 2), ["FR", "DE"])
+    cached = calendar(date(2024, 12, 20), date(2025, 1, 2), ["FR", "DE"], cache)
+    assert cached.equals(plain)
+    stored = json.loads(cache.read_text())
+    assert stored["holidays"] == version("holidays")
+    assert set(stored["countries"]) == {"DE", "FR"}
+    assert set(stored["countries"]["FR"]) == {"2024", "2025"}
+    assert "2024-12-25" in stored["countries"]["FR"]["2024"]
+
+    # What the file says is what a later run uses (it does not ask the package again) ...
+    stored["countries"]["FR"]["2024"].append("2024-12-27")
+    cache.write_text(json.dumps(stored))
+    rows = {
+        r["date"]: r
+        for r in calendar(date(2024, 12, 27), date(2024, 12, 27), ["FR"], cache).to_pylist()
+    }
+    assert rows[date(2024, 12, 27)]["holiday_countries"] == "FR"
+    # ... and a year or country it lacks is computed and added.
+    calendar(date(2026, 5, 1), date(2026, 5, 1), ["FR", "IT"], cache)
+    grown = json.loads(cache.read_text())["countries"]
+    assert "2026-05-01" in grown["FR"]["2026"] and "2026-05-01" in grown["IT"]["2026"]
+
+    # Another release of the package may know other holidays: its cache is not trusted.
+    stored["holidays"] = "0.0-other"
+    cache.write_text(json.dumps(stored))
+    rows = {
+        r["date"]: r
+        for r in calendar(date(2024, 12, 27), date(2024, 12, 27), ["FR"], cache).to_pylist()
+    }
+    assert rows[date(2024, 12, 27)]["holiday_countries"] is None

@@ -10,21 +10,53 @@ from __future__ import annotations
 
 import csv
 import io
+import json
+import os
 from datetime import date, timedelta
+from importlib.metadata import version
+from pathlib import Path
 
-import holidays as holiday_calendars
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
 
-def _holiday_sets(countries: list[str], years: range) -> dict[str, holiday_calendars.HolidayBase]:
-    found = {}
+def _computed_holidays(country: str, years: list[int]) -> dict[int, list[str]]:
+    """Public holidays by year (ISO dates); none for a country the package does not know."""
+    import holidays as holiday_calendars  # ~0.16 s to import and set up: only when needed
+
+    try:
+        found = holiday_calendars.country_holidays(country, years=years)
+    except NotImplementedError:
+        return {year: [] for year in years}
+    return {year: sorted(d.isoformat() for d in found if d.year == year) for year in years}
+
+
+def _holiday_sets(countries: list[str], years: range, cache: Path | None) -> dict[str, set[date]]:
+    """Each country's holidays in `years`. `cache` (a JSON file) keeps the ones computed
+    before, per version of the `holidays` package: a daily run adds a day or two, and would
+    otherwise import and set up the package for holidays it already knows."""
+    release = version("holidays")
+    known: dict[str, dict[str, list[str]]] = {}
+    if cache is not None and cache.is_file():
+        stored = json.loads(cache.read_text())
+        if stored.get("holidays") == release:
+            known = stored["countries"]
+    grew = False
     for country in countries:
-        try:
-            found[country] = holiday_calendars.country_holidays(country, years=years)
-        except NotImplementedError:  # a country the package does not know: no holidays
-            continue
-    return found
+        have = known.setdefault(country, {})
+        missing = [year for year in years if str(year) not in have]
+        if missing:
+            have.update({str(y): d for y, d in _computed_holidays(country, missing).items()})
+            grew = True
+    if grew and cache is not None:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        temporary = cache.with_name(f"{cache.name}.{os.getpid()}.tmp")
+        temporary.write_text(json.dumps({"holidays": release, "countries": known}))
+        temporary.replace(cache)
+    return {
+        country: {date.fromisoformat(d) for year in years for d in known[country][str(year)]}
+        for country in countries
+    }
 
 
 SCHEMA = pa.schema(
@@ -43,11 +75,15 @@ SCHEMA = pa.schema(
 )
 
 
-def calendar(first: date | None, last: date | None, countries: list[str]) -> pa.Table:
+def calendar(
+    first: date | None, last: date | None, countries: list[str], cache: Path | None = None
+) -> pa.Table:
+    """Days `first` to `last`; `cache`: a file keeping holidays computed before."""
     days = [] if first is None or last is None else _days(first, last)
     if not days:
         return pa.Table.from_batches([], SCHEMA)
-    sets = _holiday_sets(sorted(set(countries)), range(days[0].year, days[-1].year + 1))
+    years = range(days[0].year, days[-1].year + 1)
+    sets = _holiday_sets(sorted(set(countries)), years, cache)
     text = io.StringIO()
     writer = csv.writer(text)
     for day in days:

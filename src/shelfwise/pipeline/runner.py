@@ -375,8 +375,13 @@ _CALENDAR_COLUMNS = (
 
 def build_dim_date(engine: Engine) -> int:
     first, last = _business_days(engine)
-    engine.register_arrow("_calendar", calendar(first, last, _countries(engine)))
+    engine.register_arrow("_calendar", calendar(first, last, _countries(engine), _holidays(engine)))
     return engine.build("dim_date", f"SELECT {_CALENDAR_COLUMNS} FROM _calendar")
+
+
+def _holidays(engine: Engine) -> Path:
+    """Where the holidays computed by earlier runs are kept (a cache: safe to delete)."""
+    return engine.lake.scratch("calendar") / "holidays.json"
 
 
 def _countries(engine: Engine) -> list[str]:
@@ -398,7 +403,9 @@ def keep_or_extend_dim_date(
         return None
     if not engine.load("gold", "dim_date", "_previous_calendar"):
         return None
-    new_days = calendar(previous_last + timedelta(days=1), last, _countries(engine))
+    new_days = calendar(
+        previous_last + timedelta(days=1), last, _countries(engine), _holidays(engine)
+    )
     engine.register_arrow("_calendar", new_days)
     engine.build(
         "dim_date",
