@@ -73,3 +73,22 @@ def test_holidays_computed_once_are_kept_per_package_version(tmp_path: Path) -> 
         for r in calendar(date(2024, 12, 27), date(2024, 12, 27), ["FR"], cache).to_pylist()
     }
     assert rows[date(2024, 12, 27)]["holiday_countries"] is None
+
+
+def test_a_holiday_observed_in_the_year_before_is_kept_year_by_year(tmp_path: Path) -> None:
+    """US New Year's Day 2022 fell on a Saturday and was observed on Friday 31 December 2021:
+    a calendar extended day by day (a cache filled year by year) says so, like a rebuild."""
+    cache = tmp_path / "holidays.json"
+    calendar(date(2021, 12, 1), date(2021, 12, 30), ["US"], cache)  # 2021 cached alone
+    extended = calendar(date(2021, 12, 31), date(2021, 12, 31), ["US"], cache).to_pylist()
+    rebuilt = calendar(date(2021, 12, 1), date(2022, 1, 3), ["US"]).to_pylist()
+    assert extended[0]["holiday_countries"] == "US"
+    assert next(r for r in rebuilt if r["date"] == date(2021, 12, 31)) == extended[0]
+
+
+def test_an_unreadable_cache_is_computed_again(tmp_path: Path) -> None:
+    cache = tmp_path / "holidays.json"
+    cache.write_text("{ half a file")
+    rows = calendar(date(2024, 12, 25), date(2024, 12, 25), ["FR"], cache).to_pylist()
+    assert rows[0]["holiday_countries"] == "FR"
+    assert json.loads(cache.read_text())["countries"]["FR"]["2024"]

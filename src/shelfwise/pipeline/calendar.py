@@ -31,16 +31,25 @@ def _computed_holidays(country: str, years: list[int]) -> dict[int, list[str]]:
     return {year: sorted(d.isoformat() for d in found if d.year == year) for year in years}
 
 
+def _cached(cache: Path | None, release: str) -> dict[str, dict[str, list[str]]]:
+    """Holidays kept by earlier runs under this release of the package (a cache that cannot
+    be read is computed again)."""
+    if cache is None or not cache.is_file():
+        return {}
+    try:
+        stored = json.loads(cache.read_text())
+        countries: dict[str, dict[str, list[str]]] = stored["countries"]
+        return countries if stored["holidays"] == release else {}
+    except (ValueError, KeyError, TypeError):
+        return {}
+
+
 def _holiday_sets(countries: list[str], years: range, cache: Path | None) -> dict[str, set[date]]:
     """Each country's holidays in `years`. `cache` (a JSON file) keeps the ones computed
     before, per version of the `holidays` package: a daily run adds a day or two, and would
     otherwise import and set up the package for holidays it already knows."""
     release = version("holidays")
-    known: dict[str, dict[str, list[str]]] = {}
-    if cache is not None and cache.is_file():
-        stored = json.loads(cache.read_text())
-        if stored.get("holidays") == release:
-            known = stored["countries"]
+    known = _cached(cache, release)
     grew = False
     for country in countries:
         have = known.setdefault(country, {})
