@@ -3,12 +3,14 @@
 A Delta table keeps every file it ever replaced until a vacuum deletes it (that is what lets a
 reader travel back to an older version), and every incremental run adds a small file to each
 table it appends to. Left alone, a lake fed daily grows by every overwritten gold table and
-recomputed month (~50 MB a day at a million order lines) and its tables split into hundreds of
+recomputed month (tens of MB a day at a million order lines, estimated) and its tables split
+into hundreds of
 small files, each costing a footer read in every scan. Maintenance merges the small files of
 tables that have many, then deletes the files no version newer than the retention uses.
 
 It runs at the end of a pipeline run when the last one is older than
-`pipeline_maintenance_hours` (not on every run: looking at every table costs ~0.3 s), and on
+`pipeline_maintenance_hours` (not on every run: looking at the 54 tables of a 1 M-line lake
+takes 0.12 s even with nothing to do), and on
 demand with `shelfwise pipeline maintain`. A Parquet lake (the Spark engine's) needs none: it
 deletes old versions at every write.
 """
@@ -78,14 +80,22 @@ def maintenance_due(lake: Lake, every_hours: int, now: datetime) -> bool:
     return now - last >= timedelta(hours=every_hours)
 
 
+def maintain_with(
+    lake: Lake, options: PipelineSettings, retain_hours: int | None = None
+) -> MaintenanceResult:
+    """`maintain_lake` with the settings' retention (unless `retain_hours` overrides it) and
+    compaction threshold."""
+    return maintain_lake(
+        lake,
+        retain_hours=options.pipeline_retain_hours if retain_hours is None else retain_hours,
+        compact_min_files=options.pipeline_compact_min_files,
+    )
+
+
 def maintain_if_due(
     lake: Lake, options: PipelineSettings, now: datetime
 ) -> MaintenanceResult | None:
     """The end of a run: maintain the lake when `pipeline_maintenance_hours` have passed."""
     if not maintenance_due(lake, options.pipeline_maintenance_hours, now):
         return None
-    return maintain_lake(
-        lake,
-        retain_hours=options.pipeline_retain_hours,
-        compact_min_files=options.pipeline_compact_min_files,
-    )
+    return maintain_with(lake, options)

@@ -44,7 +44,7 @@ from shelfwise.pipeline.maintenance import (
     MaintenanceResult,
     last_maintained,
     maintain_if_due,
-    maintain_lake,
+    maintain_with,
 )
 from shelfwise.pipeline.publish import (
     Published,
@@ -649,11 +649,7 @@ def maintain_pipeline_lake(
     options = options or PipelineSettings()
     lake = DeltaLake(lake_root(settings.resolved_lake_uri))
     with _exclusive(settings.warehouse_path.with_name("pipeline.lock")):
-        return maintain_lake(
-            lake,
-            retain_hours=options.pipeline_retain_hours if retain_hours is None else retain_hours,
-            compact_min_files=options.pipeline_compact_min_files,
-        )
+        return maintain_with(lake, options, retain_hours)
 
 
 def run_pipeline(
