@@ -14,13 +14,11 @@ import shutil
 import tempfile
 import uuid
 from pathlib import Path
+from urllib.parse import unquote
 
 import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
-from sqlalchemy.engine import make_url
-
-from shelfwise.store.db import normalize_url
 
 SCANNERS = {"sqlite": "sqlite_scanner", "postgres": "postgres_scanner", "mysql": "mysql_scanner"}
 
@@ -88,6 +86,8 @@ def quote(value: str) -> str:
 
 
 def _libpq(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
     parsed = make_url(url)
     parts = {
         "host": parsed.host,
@@ -100,6 +100,8 @@ def _libpq(url: str) -> str:
 
 
 def _mysql(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
     parsed = make_url(url)
     parts = {
         "host": parsed.host,
@@ -111,6 +113,21 @@ def _mysql(url: str) -> str:
     return " ".join(f"{k}={v}" for k, v in parts.items() if v not in (None, ""))
 
 
+def url_backend(url: str) -> str:
+    """The database of a SQLAlchemy URL (`sqlite`, `postgresql`, `mysql`...), as its
+    `get_backend_name()` gives it."""
+    return url.partition(":")[0].partition("+")[0]
+
+
+def sqlite_database(url: str) -> str | None:
+    """The file of a `sqlite://` URL, as SQLAlchemy's `make_url(url).database` gives it, without
+    importing SQLAlchemy (a daily run on SQLite needs nothing else from it)."""
+    rest = url.partition("://")[2]
+    if not rest.startswith("/"):
+        return None
+    return unquote(rest[1:].partition("?")[0]) or None
+
+
 def attach_source(con: duckdb.DuckDBPyConnection, url: str, alias: str = "src") -> str:
     """Attach the operational store READ-ONLY; returns the backend (sqlite, postgres, mysql).
 
@@ -118,11 +135,9 @@ def attach_source(con: duckdb.DuckDBPyConnection, url: str, alias: str = "src") 
     declared types, so a single stray value would otherwise fail the whole scan. Silver casts
     and quarantines instead.
     """
-    parsed = make_url(normalize_url(url))
-    backend = parsed.get_backend_name()
-    if backend == "sqlite":
+    if url_backend(url) == "sqlite":
         load_extension(con, "sqlite")
-        database = parsed.database
+        database = sqlite_database(url)
         if not database or database == ":memory:" or not Path(database).is_file():
             raise FileNotFoundError(
                 f"operational SQLite store {database!r} not found; run `shelfwise init` or "
@@ -133,6 +148,13 @@ def attach_source(con: duckdb.DuckDBPyConnection, url: str, alias: str = "src") 
             f"ATTACH {quote(str(Path(database).resolve()))} AS {alias} (TYPE sqlite, READ_ONLY)"
         )
         return "sqlite"
+    # Other stores pay for importing SQLAlchemy (~0.15 s) to parse their URLs.
+    from sqlalchemy.engine import make_url
+
+    from shelfwise.store.db import normalize_url
+
+    parsed = make_url(normalize_url(url))
+    backend = parsed.get_backend_name()
     if backend == "postgresql":
         load_extension(con, "postgres")
         con.execute(f"ATTACH {quote(_libpq(url))} AS {alias} (TYPE postgres, READ_ONLY)")

@@ -25,7 +25,6 @@ from shelfwise.pipeline.duckdb_support import (
     quote,
 )
 from shelfwise.pipeline.lake import Lake
-from shelfwise.store.db import normalize_url
 
 
 def _fsync(path: Path) -> None:
@@ -143,6 +142,8 @@ def remove_stale_builds(path: Path) -> None:
 
 def _libpq(url: str) -> str:
     from sqlalchemy.engine import make_url
+
+    from shelfwise.store.db import normalize_url
 
     parsed = make_url(normalize_url(url))
     if parsed.get_backend_name() != "postgresql":
