@@ -103,12 +103,13 @@ def calendar(
         holiday = bool(holiday_countries)
         writer.writerow((*calendar_part, iso.weekday >= 6, holiday, holiday_countries))
     # Parsed from text with its schema, not built with `pa.array`: pyarrow imports pandas
-    # (~0.25 s of a daily run) the first time it converts Python values, to rule out a frame.
+    # (~0.25 s of a daily run) the first time it converts Python values, to rule out a frame
+    # (and a `cast` would import pyarrow.compute, ~0.05 s: the types are read as given).
     return pacsv.read_csv(
         io.BytesIO(text.getvalue().encode()),
         read_options=pacsv.ReadOptions(column_names=SCHEMA.names),
         convert_options=pacsv.ConvertOptions(column_types=SCHEMA, strings_can_be_null=True),
-    ).cast(SCHEMA)
+    )
 
 
 def _days(first: date, last: date) -> list[date]:
