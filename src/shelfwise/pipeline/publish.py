@@ -75,11 +75,8 @@ def _patch(
         )
 
 
-def _patchable(path: Path, tables: Sequence[Published], patches: Mapping[str, object]) -> bool:
-    if not patches or not path.is_file():  # (only an incremental gold run has patches)
-        return False
-    with duckdb.connect(str(path), read_only=True) as con:
-        present = {name for (name,) in con.sql("SELECT table_name FROM duckdb_tables()").fetchall()}
+def _holds(con: duckdb.DuckDBPyConnection, tables: Sequence[Published]) -> bool:
+    present = {name for (name,) in con.sql("SELECT table_name FROM duckdb_tables()").fetchall()}
     return {item.name for item in tables} <= present
 
 
@@ -104,7 +101,7 @@ def publish_warehouse(
     building = path.with_name(f".{path.name}.{run_id}.tmp")
     building.unlink(missing_ok=True)
     patches = patches or {}
-    patching = _patchable(path, tables, patches)
+    patching = bool(patches) and path.is_file()  # (only an incremental gold run has patches)
     try:
         if patching:
             shutil.copyfile(path, building)
@@ -114,6 +111,11 @@ def publish_warehouse(
             {"checkpoint_threshold": "1GB"} if patching else {}
         )
         with duckdb.connect(str(building), config=config) as con:
+            if patching and not _holds(con, tables):  # written by a release with fewer tables
+                con.close()
+                building.unlink()
+                publish_warehouse(path, lake, tables, run_id=run_id, comments=comments)
+                return
             for item in tables:
                 if patching and item.name in patches:
                     _patch(con, lake, item, *patches[item.name])

@@ -1,0 +1,91 @@
+"""Publishing to the DuckDB warehouse file: patches of recent rows, and a fresh build when the
+current file cannot be patched."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+
+from shelfwise.pipeline.lake import DeltaLake
+from shelfwise.pipeline.publish import Published, publish_warehouse
+
+SALES = Published("gold", "sales", "sales")
+STOCK = Published("gold", "stock", "stock")
+
+
+def _rows(days: list[int], value: int) -> pa.RecordBatchReader:
+    table = pa.table(
+        {
+            "date": pa.array([date(2024, 1, d) for d in days], pa.date32()),
+            "value": pa.array([value] * len(days), pa.int64()),
+        }
+    )
+    return table.to_reader()
+
+
+def _warehouse(path: Path) -> dict[str, list[tuple[object, ...]]]:
+    with duckdb.connect(str(path), read_only=True) as con:
+        names = [n for (n,) in con.sql("SELECT table_name FROM duckdb_tables()").fetchall()]
+        return {n: con.sql(f"SELECT * FROM {n} ORDER BY ALL").fetchall() for n in sorted(names)}
+
+
+def test_patch_replaces_only_the_recent_rows(tmp_path: Path) -> None:
+    lake = DeltaLake(tmp_path / "lake")
+    lake.overwrite("gold", "sales", _rows([1, 2, 3], 1))
+    lake.overwrite("gold", "stock", _rows([1], 5))
+    path = tmp_path / "warehouse.duckdb"
+    publish_warehouse(path, lake, [SALES, STOCK], run_id="first", comments={})
+    lake.replace_where("gold", "sales", _rows([3, 4], 2), "date", "2024-01-03")
+
+    publish_warehouse(
+        path,
+        lake,
+        [SALES, STOCK],
+        run_id="second",
+        comments={},
+        patches={"sales": ("date", "2024-01-03")},
+        unchanged={"stock"},
+    )
+
+    assert _warehouse(path) == {
+        "sales": [
+            (date(2024, 1, 1), 1),
+            (date(2024, 1, 2), 1),
+            (date(2024, 1, 3), 2),
+            (date(2024, 1, 4), 2),
+        ],
+        "stock": [(date(2024, 1, 1), 5)],
+    }
+    assert not list(tmp_path.glob(".warehouse.duckdb.*"))  # nothing left aside
+
+
+def test_a_warehouse_missing_a_table_is_built_afresh_instead_of_patched(tmp_path: Path) -> None:
+    lake = DeltaLake(tmp_path / "lake")
+    lake.overwrite("gold", "sales", _rows([1, 2], 1))
+    path = tmp_path / "warehouse.duckdb"
+    publish_warehouse(path, lake, [SALES], run_id="older-release", comments={})
+    lake.overwrite("gold", "stock", _rows([1], 5))  # a table a newer release publishes
+    lake.replace_where("gold", "sales", _rows([2], 3), "date", "2024-01-02")
+
+    publish_warehouse(
+        path,
+        lake,
+        [SALES, STOCK],
+        run_id="newer-release",
+        comments={"stock": "one row per day"},
+        patches={"sales": ("date", "2024-01-02")},
+        unchanged={"stock"},  # would be kept if patched: it must be copied instead
+    )
+
+    assert _warehouse(path) == {
+        "sales": [(date(2024, 1, 1), 1), (date(2024, 1, 2), 3)],
+        "stock": [(date(2024, 1, 1), 5)],
+    }
+    with duckdb.connect(str(path), read_only=True) as con:
+        assert con.sql(
+            "SELECT comment FROM duckdb_tables() WHERE table_name = 'stock'"
+        ).fetchone() == ("one row per day",)
+    assert not list(tmp_path.glob(".warehouse.duckdb.*"))
