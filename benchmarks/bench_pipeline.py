@@ -209,9 +209,12 @@ def main() -> None:
     print(json.dumps({"order_lines": lines, "store": str(store)}), flush=True)
 
     results = {"floor": _measure("duckdb_floor", store, args.workdir)}
-    results["full"] = _measure("pipeline_full", store, args.workdir)
     if not args.skip_pandas:
         results["pandas"] = _measure("pandas_baseline", store, args.workdir)
+    # The incremental run follows the full run it builds on, as a daily run follows the last
+    # one: with the baseline between them, its 14 GB pushed the lake and the store out of the
+    # page cache and the incremental run measured the disk (3.85-3.95 s against 3.3 s).
+    results["full"] = _measure("pipeline_full", store, args.workdir)
     added = _add_orders(store, 0.01)
     print(json.dumps({"added_orders": added}), flush=True)
     results["incremental"] = _measure("pipeline_incremental", store, args.workdir)
