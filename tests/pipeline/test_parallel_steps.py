@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import cast
@@ -14,6 +15,8 @@ from shelfwise.config import Settings
 from shelfwise.pipeline import run_pipeline
 from shelfwise.pipeline.catalog import source_tables
 from shelfwise.pipeline.engines.base import Engine
+from shelfwise.pipeline.engines.duckdb import DuckDBEngine
+from shelfwise.pipeline.gold import GOLD_TABLES
 from shelfwise.pipeline.runlog import RunLog, RunSummary, StepSummary, recent_runs
 from shelfwise.pipeline.runner import ParallelStep, RunContext, StepFailed
 from shelfwise.pipeline.settings import PipelineSettings
@@ -146,3 +149,48 @@ def _overlapping(events: list[tuple[str, str]]) -> bool:
         if running > 1:
             return True
     return False
+
+
+def test_silver_and_gold_tables_wait_for_the_tables_they_read(settings: Settings) -> None:
+    recorder = Recorder()
+    run_pipeline(settings, progress=recorder)
+    tables = source_tables()
+    for table in tables:
+        for parent in table.parents:
+            finished = recorder.position("end", f"silver {parent}")
+            assert recorder.position("start", f"silver {table.name}") > finished, (table, parent)
+    gold_names = {t.name for t in GOLD_TABLES}
+    for gold in GOLD_TABLES:
+        for read in set(gold.inputs) & gold_names:
+            finished = recorder.position("end", f"gold {read}")
+            assert recorder.position("start", f"gold {gold.name}") > finished, (gold, read)
+    silver = [e for e in recorder.events if e[1].startswith("silver ")]
+    gold_events = [e for e in recorder.events if e[1].startswith("gold ")]
+    assert _overlapping(silver) and _overlapping(gold_events)  # side by side where they may
+
+
+def test_one_step_worker_builds_one_table_at_a_time(settings: Settings) -> None:
+    recorder = Recorder()
+    run_pipeline(settings, options=PipelineSettings(pipeline_step_workers=1), progress=recorder)
+    built = [e for e in recorder.events if e[1].split()[0] in ("silver", "gold")]
+    assert built and not _overlapping(built)
+
+
+def test_engine_threads_share_one_database(tmp_path: Path) -> None:
+    engine = DuckDBEngine(tmp_path / "lake", PipelineSettings())
+    try:
+        engine.materialize("made_here", "SELECT 1 AS n")
+        seen: list[int] = []
+
+        def elsewhere() -> None:
+            # another thread gets a connection of its own, to the same tables
+            assert engine.con is not engine._connection
+            engine.materialize("made_there", "SELECT n + 1 AS n FROM made_here")
+            seen.append(int(engine.scalar("SELECT n FROM made_there")))
+
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            pool.submit(elsewhere).result()
+        assert seen == [2]
+        assert engine.scalar("SELECT n FROM made_there") == 2
+    finally:
+        engine.close()

@@ -282,6 +282,12 @@ def _extract_workers(
     return ctx.options.pipeline_extract_workers
 
 
+def _step_workers(ctx: RunContext) -> int:
+    """Silver and gold tables that do not read each other are built on this many threads
+    (with the DuckDB engine: its small statements of an incremental run leave a core idle)."""
+    return ctx.options.pipeline_step_workers if ctx.engine.parallel_steps else 1
+
+
 def _silver(ctx: RunContext, has_previous_quarantine: bool) -> set[str]:
     """Bring every `stg_<table>` up to date; returns the names of the tables that changed.
     `has_previous_quarantine`: a previous silver exists to build on (else all is rebuilt)."""
@@ -292,9 +298,9 @@ def _silver(ctx: RunContext, has_previous_quarantine: bool) -> set[str]:
     changed: set[str] = set()
     unsettled: set[str] = set()
     consumed: dict[str, datetime | None] = {}
-    for table in tables:
 
-        def work(step: StepSummary, table: SourceTable = table) -> None:
+    def silver(table: SourceTable) -> Callable[[StepSummary], None]:
+        def work(step: StepSummary) -> None:
             if not engine.load(table.layer, table.raw):
                 raise LookupError(f"bronze table {table.raw} is missing; run with --full")
             consumed[table.name] = newest_extracted(engine, table)
@@ -345,7 +351,19 @@ def _silver(ctx: RunContext, has_previous_quarantine: bool) -> set[str]:
                 "superseded_versions": result.rows_read - result.rows_in,
             }
 
-        ctx.step(f"silver {table.name}", work)
+        return work
+
+    # A table is validated against the tables it references: it waits for theirs.
+    names = {table.name for table in tables}
+    steps = [
+        ParallelStep(
+            f"silver {table.name}",
+            silver(table),
+            frozenset(f"silver {parent}" for parent in table.parents & names),
+        )
+        for table in tables
+    ]
+    ctx.steps_in_parallel(steps, _step_workers(ctx))
     engine.materialize(QUARANTINE, quarantine_union(list(tables)))
     engine.save("silver", QUARANTINE)
     state.save(consumed)
@@ -461,9 +479,9 @@ def _gold(ctx: RunContext, changed: set[str], incremental_silver: bool) -> GoldP
         plan.reused.add("dim_date")
     if plan.calendar_grew or "locations" in changed:  # new days, or other holidays
         touched.add("dim_date")
-    for table in GOLD_TABLES:
 
-        def work(step: StepSummary, table: GoldTable = table) -> None:
+    def gold(table: GoldTable) -> Callable[[StepSummary], None]:
+        def work(step: StepSummary) -> None:
             step.detail = {"grain": table.grain}
             unchanged_inputs = plan.since is not None and not touched & set(table.inputs)
             if unchanged_inputs and ctx.engine.load("gold", table.name):
@@ -498,7 +516,19 @@ def _gold(ctx: RunContext, changed: set[str], incremental_silver: bool) -> GoldP
                 step.rows_written = rows
                 step.detail["recomputed"] = plan.why
 
-        ctx.step(f"gold {table.name}", work)
+        return work
+
+    # Each table waits for the gold tables it reads (dim_date is built above).
+    names = {table.name for table in GOLD_TABLES}
+    steps = [
+        ParallelStep(
+            f"gold {table.name}",
+            gold(table),
+            frozenset(f"gold {name}" for name in set(table.inputs) & names),
+        )
+        for table in GOLD_TABLES
+    ]
+    ctx.steps_in_parallel(steps, _step_workers(ctx))
     return plan
 
 

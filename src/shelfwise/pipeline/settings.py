@@ -29,6 +29,11 @@ class PipelineSettings(BaseSettings):
         ge=1,
         description="tables extracted at once (a source scan keeps about one core busy)",
     )
+    pipeline_step_workers: int = Field(
+        default=2,
+        ge=1,
+        description="silver and gold tables built at once when none reads another (DuckDB engine)",
+    )
     pipeline_maintenance_hours: int = Field(
         default=168,
         ge=0,

@@ -59,6 +59,9 @@ class Engine(ABC):
     # Whether `save_changes` merges the changes into the lake table itself (and the engine
     # table then reads the lake's new version), so the whole table need not be built first.
     merges_in_lake = False
+    # Whether steps may call the engine from several threads at once (silver tables that do
+    # not reference each other are then built side by side).
+    parallel_steps = False
 
     def save_changes(self, layer: str, table: str, changes: str, keys: tuple[str, ...]) -> int:
         """Bring lake table `table` up to date with the engine table of the same name, given

@@ -7,6 +7,7 @@ memory limit), and written back to Delta as streamed Arrow batches.
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -38,11 +39,28 @@ class DuckDBEngine(Engine):
     name = "duckdb"
     dialect = DUCKDB_DIALECT
     merges_in_lake = True
+    parallel_steps = True
 
     def __init__(self, root: Path, options: PipelineSettings) -> None:
         self.lake = DeltaLake(root)
-        self.con = connect(options.duckdb_memory_limit, self.lake.scratch("duckdb"))
+        self._connection = connect(options.duckdb_memory_limit, self.lake.scratch("duckdb"))
+        self._opened_by = threading.get_ident()
+        self._local = threading.local()
+        self._cursors: list[duckdb.DuckDBPyConnection] = []
         self.scratch = self.lake.scratch("arrow")
+
+    @property
+    def con(self) -> duckdb.DuckDBPyConnection:
+        """This thread's connection to the engine's database: a DuckDB connection must not be
+        used by two threads at once, so steps run side by side each get a cursor (another
+        connection to the same database: they see each other's tables)."""
+        if threading.get_ident() == self._opened_by:
+            return self._connection
+        cursor: duckdb.DuckDBPyConnection | None = getattr(self._local, "cursor", None)
+        if cursor is None:
+            cursor = self._local.cursor = self._connection.cursor()
+            self._cursors.append(cursor)
+        return cursor
 
     def materialize(self, name: str, sql: str, *, lazy: bool = False) -> None:
         del lazy  # DuckDB computes at once: the sources may be dropped right after
@@ -132,4 +150,6 @@ class DuckDBEngine(Engine):
             self.con.execute(f"DROP VIEW IF EXISTS {name}")
 
     def close(self) -> None:
-        self.con.close()
+        for cursor in self._cursors:
+            cursor.close()
+        self._connection.close()
