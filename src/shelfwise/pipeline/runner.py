@@ -539,16 +539,25 @@ def _checks(
     sales_from: date | None = None,
     kept: set[str] | None = None,
 ) -> None:
+    def reconcile() -> gold_checks.CheckResult:
+        assert source_cutoff is not None
+        con, backend = ctx.source()
+        return gold_checks.reconcile_sales(
+            ctx.engine, con, backend=backend, cutoff=source_cutoff, from_month=sales_from
+        )
+
     def work(step: StepSummary) -> None:
         kept_tables = kept or set()
-        results = gold_checks.structural_checks(ctx.engine, only=recent, kept=kept_tables)
-        if source_cutoff is not None:
-            con, backend = ctx.source()
-            results.append(
-                gold_checks.reconcile_sales(
-                    ctx.engine, con, backend=backend, cutoff=source_cutoff, from_month=sales_from
-                )
-            )
+        # The reconciliation waits mostly on the store: it runs beside the structural checks
+        # where the engine takes calls from two threads.
+        side_by_side = source_cutoff is not None and ctx.engine.parallel_steps
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="reconcile") as pool:
+            reconciliation = pool.submit(reconcile) if side_by_side else None
+            results = gold_checks.structural_checks(ctx.engine, only=recent, kept=kept_tables)
+            if reconciliation is not None:
+                results.append(reconciliation.result())
+            elif source_cutoff is not None:
+                results.append(reconcile())
         failed = [r for r in results if not r.passed]
         step.detail = {r.name: r.detail for r in results}
         every = (gold_checks.DIM_DATE, *GOLD_TABLES)
