@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import shutil
 import sqlite3
@@ -93,6 +94,9 @@ def _child(variant: str, store: Path, workdir: Path) -> dict[str, Any]:
 
 
 def _measure(variant: str, store: Path, workdir: Path) -> dict[str, Any]:
+    # Dirty pages of the run before (a full run writes ~3 GB) are written out first, so a
+    # child does not time the kernel flushing its predecessor's files.
+    os.sync()
     out = subprocess.run(
         [
             sys.executable,

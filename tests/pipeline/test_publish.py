@@ -8,9 +8,14 @@ from pathlib import Path
 
 import duckdb
 import pyarrow as pa
+import pytest
 
+from shelfwise.config import Settings
+from shelfwise.pipeline import PipelineFailed, run_pipeline
 from shelfwise.pipeline.lake import DeltaLake
 from shelfwise.pipeline.publish import Published, publish_warehouse
+from tests.pipeline.helpers import assert_same_gold, gold_frames
+from tests.pipeline.test_run import _add_orders, _store_counts
 
 SALES = Published("gold", "sales", "sales")
 STOCK = Published("gold", "stock", "stock")
@@ -89,3 +94,29 @@ def test_a_warehouse_missing_a_table_is_built_afresh_instead_of_patched(tmp_path
             "SELECT comment FROM duckdb_tables() WHERE table_name = 'stock'"
         ).fetchone() == ("one row per day",)
     assert not list(tmp_path.glob(".warehouse.duckdb.*"))
+
+
+def test_a_daily_run_whose_lake_write_fails_keeps_the_last_warehouse(
+    settings: Settings, store: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run_pipeline(settings)
+    before = gold_frames(settings.warehouse_path)
+    inode = settings.warehouse_path.stat().st_ino
+    _add_orders(store, 2)
+
+    def full_disk(*args: object, **kwargs: object) -> int:
+        raise OSError("No space left on device")
+
+    # the warehouse is patched from the engine while the lake is written beside it
+    monkeypatch.setattr(DeltaLake, "replace_where", full_disk)
+    with pytest.raises(PipelineFailed, match="No space left"):
+        run_pipeline(settings)
+
+    assert settings.warehouse_path.stat().st_ino == inode
+    assert_same_gold(before, gold_frames(settings.warehouse_path))
+    assert not list(settings.warehouse_path.parent.glob(".warehouse.duckdb.*"))
+    monkeypatch.undo()
+    # the next run (gold rebuilt: the last one failed) publishes what this one could not
+    assert run_pipeline(settings).status == "succeeded"
+    after = gold_frames(settings.warehouse_path)
+    assert len(after["fct_sales"]) == _store_counts(store)["order_lines"] > len(before["fct_sales"])

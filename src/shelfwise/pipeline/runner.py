@@ -10,6 +10,7 @@ idempotent: silver and gold are recomputed from bronze, so rerunning after a cra
 from __future__ import annotations
 
 import fcntl
+import functools
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
@@ -621,34 +622,57 @@ def _unchanged_evaluation_tables(items: list[Published], changed: set[str]) -> s
 
 def _publish(ctx: RunContext, plan: GoldPlan, changed: set[str]) -> None:
     def work(step: StepSummary) -> None:
-        patches: dict[str, tuple[str, str]] = {}
+        engine, lake = ctx.engine, ctx.engine.lake
+        recent: dict[str, tuple[str, str]] = {}  # table -> (date column, first day)
+        saved: list[str] = []
         for name in GOLD_NAMES:
             table = gold_table(name) if name != "dim_date" else None
             if name in plan.reused:
                 continue
-            if plan.since is not None and table and ctx.engine.has(f"_recent_{name}"):
-                since = plan.since_for(table.recent_by)
-                step.rows_written += ctx.engine.replace_from(
-                    "gold", name, f"_recent_{name}", table.recent_by, since
-                )
-                patches[name] = (table.recent_by, since)
+            if plan.since is not None and table and engine.has(f"_recent_{name}"):
+                recent[name] = (table.recent_by, plan.since_for(table.recent_by))
             else:
-                step.rows_written += ctx.engine.save("gold", name)
-        lake = ctx.engine.lake
+                saved.append(name)
+
+        def write_lake() -> int:
+            written = 0
+            for name, (column, since) in recent.items():
+                written += engine.replace_from("gold", name, f"_recent_{name}", column, since)
+            for name in saved:
+                written += engine.save("gold", name)
+            return written
+
         items = warehouse_tables(lake.exists)
         comments = comments_for(items)
-        publish_warehouse(
+        publish = functools.partial(
+            publish_warehouse,
             ctx.settings.warehouse_path,
             lake,
             items,
             run_id=ctx.run.run_id,
             comments=comments,
-            patches=patches,
+            patches=recent,
             unchanged=plan.reused | _unchanged_evaluation_tables(items, changed),
         )
+        connection = engine.duckdb_connection()
+        if recent and connection is not None and engine.parallel_steps:
+            # A daily run: the warehouse is patched from the engine's tables while the lake is
+            # written, and swapped in only once the lake writes succeeded.
+            sources = {name: f"_recent_{name}" for name in recent} | {
+                item.name: item.table
+                for item in items
+                if item.name not in recent and engine.has(item.table)
+            }
+            with ThreadPoolExecutor(max_workers=1, thread_name_prefix="lake") as pool:
+                lake_writes = pool.submit(write_lake)
+                publish(con=connection, sources=sources, lake_written=lake_writes.result)
+                step.rows_written = lake_writes.result()
+        else:
+            step.rows_written = write_lake()
+            publish()
         step.detail = {"warehouse": str(ctx.settings.warehouse_path)}
-        if patches:
-            step.detail["patched"] = {name: f"{c} >= {d}" for name, (c, d) in patches.items()}
+        if recent:
+            step.detail["patched"] = {name: f"{c} >= {d}" for name, (c, d) in recent.items()}
         if plan.reused:
             step.detail["kept"] = sorted(plan.reused)
         if ctx.settings.warehouse_url:

@@ -10,9 +10,12 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
+
+if TYPE_CHECKING:
+    import duckdb
 
 from shelfwise.pipeline.lake import Lake
 
@@ -69,6 +72,11 @@ class Engine(ABC):
         By default the whole table is rewritten."""
         del changes, keys
         return self.save(layer, table)
+
+    def duckdb_connection(self) -> duckdb.DuckDBPyConnection | None:
+        """This thread's DuckDB connection to the engine's tables, for engines that are DuckDB
+        (the warehouse is then built straight from them); None otherwise."""
+        return None
 
     def replace_from(self, layer: str, table: str, source: str, column: str, since: str) -> int:
         """Replace the rows of lake table `table` whose `column` >= `since` with the engine

@@ -62,6 +62,9 @@ class DuckDBEngine(Engine):
             self._cursors.append(cursor)
         return cursor
 
+    def duckdb_connection(self) -> duckdb.DuckDBPyConnection:
+        return self.con
+
     def materialize(self, name: str, sql: str, *, lazy: bool = False) -> None:
         del lazy  # DuckDB computes at once: the sources may be dropped right after
         self.drop(name)
