@@ -283,6 +283,18 @@ def _extract_workers(
     return ctx.options.pipeline_extract_workers
 
 
+def _stage_steps(
+    stage: str, tables: Sequence[tuple[str, frozenset[str], Callable[[StepSummary], None]]]
+) -> list[ParallelStep[None]]:
+    """One step per (table, tables it reads, work), waiting for the steps of the tables it
+    reads that this stage builds."""
+    names = {name for name, _, _ in tables}
+    return [
+        ParallelStep(f"{stage} {name}", work, frozenset(f"{stage} {r}" for r in reads & names))
+        for name, reads, work in tables
+    ]
+
+
 def _step_workers(ctx: RunContext) -> int:
     """Silver and gold tables that do not read each other are built on this many threads
     (with the DuckDB engine: its small statements of an incremental run leave a core idle)."""
@@ -355,15 +367,7 @@ def _silver(ctx: RunContext, has_previous_quarantine: bool) -> set[str]:
         return work
 
     # A table is validated against the tables it references: it waits for theirs.
-    names = {table.name for table in tables}
-    steps = [
-        ParallelStep(
-            f"silver {table.name}",
-            silver(table),
-            frozenset(f"silver {parent}" for parent in table.parents & names),
-        )
-        for table in tables
-    ]
+    steps = _stage_steps("silver", [(t.name, t.parents, silver(t)) for t in tables])
     ctx.steps_in_parallel(steps, _step_workers(ctx))
     engine.materialize(QUARANTINE, quarantine_union(list(tables)))
     engine.save("silver", QUARANTINE)
@@ -520,15 +524,7 @@ def _gold(ctx: RunContext, changed: set[str], incremental_silver: bool) -> GoldP
         return work
 
     # Each table waits for the gold tables it reads (dim_date is built above).
-    names = {table.name for table in GOLD_TABLES}
-    steps = [
-        ParallelStep(
-            f"gold {table.name}",
-            gold(table),
-            frozenset(f"gold {name}" for name in set(table.inputs) & names),
-        )
-        for table in GOLD_TABLES
-    ]
+    steps = _stage_steps("gold", [(t.name, frozenset(t.inputs), gold(t)) for t in GOLD_TABLES])
     ctx.steps_in_parallel(steps, _step_workers(ctx))
     return plan
 
