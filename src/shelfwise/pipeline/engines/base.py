@@ -14,10 +14,10 @@ from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
+from shelfwise.pipeline.lake import Lake
+
 if TYPE_CHECKING:
     import duckdb
-
-from shelfwise.pipeline.lake import Lake
 
 
 @dataclass(frozen=True)
@@ -62,8 +62,9 @@ class Engine(ABC):
     # Whether `save_changes` merges the changes into the lake table itself (and the engine
     # table then reads the lake's new version), so the whole table need not be built first.
     merges_in_lake = False
-    # Whether steps may call the engine from several threads at once (silver tables that do
-    # not reference each other are then built side by side).
+    # Whether steps may call the engine from several threads at once: silver and gold tables
+    # that do not read each other are then built side by side, the reconciliation runs beside
+    # the checks, and a daily run's warehouse is patched beside the lake writes.
     parallel_steps = False
 
     def save_changes(self, layer: str, table: str, changes: str, keys: tuple[str, ...]) -> int:
