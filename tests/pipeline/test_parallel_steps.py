@@ -12,10 +12,11 @@ from typing import cast
 import pytest
 
 from shelfwise.config import Settings
-from shelfwise.pipeline import run_pipeline
+from shelfwise.pipeline import extract, run_pipeline
 from shelfwise.pipeline.catalog import source_tables
 from shelfwise.pipeline.engines.base import Engine
 from shelfwise.pipeline.engines.duckdb import DuckDBEngine
+from shelfwise.pipeline.extract import read_changed
 from shelfwise.pipeline.gold import GOLD_TABLES
 from shelfwise.pipeline.runlog import RunLog, RunSummary, StepSummary, recent_runs
 from shelfwise.pipeline.runner import ParallelStep, RunContext, StepFailed
@@ -130,16 +131,30 @@ def test_extraction_reads_every_table_after_the_tables_that_reference_it(
     assert _overlapping(recorder.events)  # the first load reads tables side by side
 
 
-def test_incremental_reads_of_sqlite_go_one_table_at_a_time(
-    settings: Settings, store: Path
+def test_incremental_reads_of_sqlite_take_turns(
+    settings: Settings, store: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     run_pipeline(settings)
     _add_orders(store, 2)
+    reads: list[tuple[str, str]] = []
+    lock = threading.Lock()
+
+    def recorded(con: object, source: str) -> None:
+        with lock:
+            reads.append(("start", source))
+        time.sleep(0.01)  # long enough for another thread to start a read, were it allowed
+        read_changed(con, source)  # type: ignore[arg-type]
+        with lock:
+            reads.append(("end", source))
+
+    monkeypatch.setattr(extract, "read_changed", recorded)
     recorder = Recorder()
     run_pipeline(settings, progress=recorder)
+    # every table with rows in bronze (an empty one is loaded whole, without a watermark)
+    assert len(reads) >= 2 * (len(source_tables()) - 2)
+    assert not _overlapping(reads)  # one read of the store at a time
     extraction = [e for e in recorder.events if e[1].startswith("extract ")]
-    assert len(extraction) == 2 * len(source_tables())
-    assert not _overlapping(extraction)  # each read ends before the next starts
+    assert _overlapping(extraction)  # while the tables' other work runs side by side
 
 
 def _overlapping(events: list[tuple[str, str]]) -> bool:

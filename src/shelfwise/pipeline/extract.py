@@ -17,6 +17,7 @@ The runner reads tables that do not wait on each other side by side, each on its
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -83,6 +84,11 @@ def watermark(
     return None if row is None or row[0] is None else _as_datetime(row[0])
 
 
+def read_changed(con: duckdb.DuckDBPyConnection, source: str) -> None:
+    """The store's rows in the overlap window and after, as the temporary table `_changed`."""
+    con.execute(f"CREATE OR REPLACE TEMP TABLE _changed AS SELECT * FROM {source}")
+
+
 def extract_table(
     con: duckdb.DuckDBPyConnection,
     *,
@@ -94,8 +100,12 @@ def extract_table(
     full: bool,
     overlap: timedelta,
     alias: str = "src",
+    source_reads: AbstractContextManager[object] | None = None,
 ) -> ExtractResult:
-    """Append this table's new and changed rows to `raw_<table>` (or reload it when `full`)."""
+    """Append this table's new and changed rows to `raw_<table>` (or reload it when `full`).
+    `source_reads`: held while an incremental read queries the store (a lock shared by the
+    tables read side by side, so that only their comparison with bronze and the lake writes
+    overlap)."""
     columns = ", ".join(_identifier(backend, c.source) for c in table.columns)
     select = f"SELECT {columns} FROM {_identifier(backend, table.name)}"
     files = None if full else lake.files(table.layer, table.raw)
@@ -114,10 +124,8 @@ def extract_table(
 
     cutoff = (newest - overlap).strftime(TIMESTAMP_FORMAT)
     changed = f"{select} WHERE {_identifier(backend, WATERMARK)} >= {quote(cutoff)}"
-    con.execute(
-        f"CREATE OR REPLACE TEMP TABLE _changed AS SELECT * FROM "
-        f"{source_query(backend, alias, changed)}"
-    )
+    with source_reads or nullcontext():
+        read_changed(con, source_query(backend, alias, changed))
     read_row = con.sql("SELECT count(*) FROM _changed").fetchone()
     rows_read = int(read_row[0]) if read_row else 0
     fresh = (
