@@ -5,7 +5,8 @@ The warehouse file is built aside (`.warehouse.duckdb.<run>.tmp` in the same fol
 to disk, then moved over the old one with `os.replace`: a reader sees the previous complete
 warehouse or the new one, never half of one, and a crash leaves the previous one in place. An
 incremental run builds aside from a copy of the current file and replaces only recent days of
-the large daily fact, instead of copying 50 M unchanged rows again.
+the large daily fact, instead of copying 50 M unchanged rows again; on the DuckDB engine it
+reads them from the engine's own tables while the lake is being written.
 """
 
 from __future__ import annotations
