@@ -11,13 +11,14 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
 from datetime import date, timedelta
 from importlib.metadata import version
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.csv as pacsv
+
+from shelfwise.pipeline.files import replace_file
 
 
 def _computed_holidays(country: str, years: list[int]) -> dict[int, list[str]]:
@@ -58,10 +59,7 @@ def _holiday_sets(countries: list[str], years: range, cache: Path | None) -> dic
             have.update({str(y): d for y, d in _computed_holidays(country, missing).items()})
             grew = True
     if grew and cache is not None:
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        temporary = cache.with_name(f"{cache.name}.{os.getpid()}.tmp")
-        temporary.write_text(json.dumps({"holidays": release, "countries": known}))
-        temporary.replace(cache)
+        replace_file(cache, json.dumps({"holidays": release, "countries": known}))
     return {
         country: {date.fromisoformat(d) for year in years for d in known[country][str(year)]}
         for country in countries

@@ -17,12 +17,14 @@ import hashlib
 import json
 import os
 import tempfile
+from contextlib import suppress
 from dataclasses import asdict, dataclass
 from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import shelfwise
+from shelfwise.pipeline.files import replace_file
 
 if TYPE_CHECKING:
     from sqlalchemy import Column, Table
@@ -208,13 +210,8 @@ def load_source_tables(path: Path) -> tuple[SourceTable, ...]:
     except (OSError, ValueError, KeyError, TypeError):
         pass
     tables = derive_source_tables()
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        temporary = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-        temporary.write_text(json.dumps([asdict(t) for t in tables]))
-        temporary.replace(path)  # readers see a whole snapshot or none
-    except OSError:
-        pass  # a read-only cache folder costs the import, nothing else
+    with suppress(OSError):  # a read-only cache folder costs the import, nothing else
+        replace_file(path, json.dumps([asdict(t) for t in tables]))
     return tables
 
 

@@ -17,7 +17,6 @@ Both expose the current data files, so DuckDB can read either with `read_parquet
 from __future__ import annotations
 
 import json
-import os
 import shutil
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
@@ -26,6 +25,8 @@ from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+
+from shelfwise.pipeline.files import replace_file
 
 if TYPE_CHECKING:
     from deltalake import DeltaTable, WriterProperties
@@ -417,12 +418,7 @@ class ParquetLake(Lake):
         previous = self._pointer(layer, table) if append else None
         old_files = list(previous["files"]) if previous else []  # type: ignore[call-overload]
         pointer = {"version": int(version_dir.name[1:]), "files": old_files + new_files}
-        temporary = folder / f"{POINTER}.{os.getpid()}.tmp"
-        with temporary.open("w") as handle:
-            json.dump(pointer, handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        temporary.replace(folder / POINTER)  # atomic on POSIX: the version switch
+        replace_file(folder / POINTER, json.dumps(pointer), durable=True)  # the version switch
         self._collect_garbage(folder, pointer)
 
     def _collect_garbage(self, folder: Path, pointer: dict[str, object]) -> None:

@@ -55,9 +55,14 @@ def maintain_lake(lake: Lake, *, retain_hours: int, compact_min_files: int) -> M
             f"{len(failed)} of {len(tables)} lake tables could not be maintained "
             f"({compacted} files compacted, {removed} deleted in the others): " + "; ".join(failed)
         )
+    _mark(lake)
+    return MaintenanceResult(len(tables), compacted, removed)
+
+
+def _mark(lake: Lake) -> None:
+    """Restart the maintenance clock."""
     lake.root.mkdir(parents=True, exist_ok=True)
     (lake.root / MARKER).touch()
-    return MaintenanceResult(len(tables), compacted, removed)
 
 
 def last_maintained(lake: Lake) -> datetime | None:
@@ -74,8 +79,7 @@ def maintenance_due(lake: Lake, every_hours: int, now: datetime) -> bool:
         return False
     last = last_maintained(lake)
     if last is None:
-        lake.root.mkdir(parents=True, exist_ok=True)
-        (lake.root / MARKER).touch()
+        _mark(lake)
         return False
     return now - last >= timedelta(hours=every_hours)
 

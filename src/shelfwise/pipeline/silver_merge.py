@@ -25,13 +25,13 @@ time, which gives the same result.
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
 from shelfwise.pipeline.catalog import SourceTable
 from shelfwise.pipeline.engines.base import Engine
+from shelfwise.pipeline.files import replace_file
 from shelfwise.pipeline.silver import (
     HISTORY_TABLES,
     QUARANTINE,
@@ -60,10 +60,7 @@ class SilverState:
 
     def save(self, consumed: dict[str, datetime | None]) -> None:
         self.consumed = {t: moment.isoformat() for t, moment in consumed.items() if moment}
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        temporary = self.path.with_name(f"{STATE_FILE}.{os.getpid()}.tmp")
-        temporary.write_text(json.dumps(self.consumed, indent=1, sort_keys=True))
-        temporary.replace(self.path)
+        replace_file(self.path, json.dumps(self.consumed, indent=1, sort_keys=True))
 
 
 def silver_state(engine: Engine) -> SilverState:
