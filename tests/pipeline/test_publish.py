@@ -11,7 +11,7 @@ import pyarrow as pa
 import pytest
 
 from shelfwise.config import Settings
-from shelfwise.pipeline import PipelineFailed, run_pipeline
+from shelfwise.pipeline import PipelineFailed, checks, run_pipeline
 from shelfwise.pipeline.lake import DeltaLake
 from shelfwise.pipeline.publish import Published, publish_warehouse
 from tests.pipeline.helpers import assert_same_gold, gold_frames
@@ -120,3 +120,57 @@ def test_a_daily_run_whose_lake_write_fails_keeps_the_last_warehouse(
     assert run_pipeline(settings).status == "succeeded"
     after = gold_frames(settings.warehouse_path)
     assert len(after["fct_sales"]) == _store_counts(store)["order_lines"] > len(before["fct_sales"])
+
+
+def test_a_full_build_puts_the_daily_fact_in_the_warehouse_in_date_order(
+    settings: Settings,
+) -> None:
+    run_pipeline(settings, full=True)
+
+    lake = DeltaLake(Path(settings.resolved_lake_uri))
+    files = lake.files("gold", "fct_inventory_daily")
+    assert files
+    with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
+        # built a month at a time straight into the file: a daily patch then touches only the
+        # last row groups
+        out_of_order = con.sql(
+            "SELECT count(*) FROM (SELECT month, lag(month) OVER (ORDER BY rowid) AS before "
+            "FROM fct_inventory_daily) WHERE month < before"
+        ).fetchone()
+        assert out_of_order == (0,)
+        months = con.sql("SELECT count(DISTINCT month) FROM fct_inventory_daily").fetchone()
+        assert months is not None and months[0] > 1
+        # the same rows as the lake's table, which was written from it
+        lake_rows = f"read_parquet({files!r}, union_by_name = true)"
+        columns = ", ".join(n for (n, *_) in con.sql("DESCRIBE fct_inventory_daily").fetchall())
+        for left, right in (("fct_inventory_daily", lake_rows), (lake_rows, "fct_inventory_daily")):
+            differing = con.sql(
+                f"SELECT count(*) FROM (SELECT {columns} FROM {left} "
+                f"EXCEPT ALL SELECT {columns} FROM {right})"
+            ).fetchone()
+            assert differing == (0,)
+        comment = con.sql(
+            "SELECT comment FROM duckdb_tables() WHERE table_name = 'fct_inventory_daily'"
+        ).fetchone()
+        assert comment is not None and "one row per product, location and day" in comment[0]
+    assert not list(settings.warehouse_path.parent.glob(".warehouse.duckdb.*"))
+
+
+def test_a_full_build_failing_after_gold_keeps_the_last_warehouse_and_leaves_no_file(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run_pipeline(settings)
+    before = gold_frames(settings.warehouse_path)
+    inode = settings.warehouse_path.stat().st_ino
+
+    def broken(*args: object, **kwargs: object) -> object:
+        raise RuntimeError("checks broke")
+
+    # the daily fact is already in the new warehouse file when the checks fail
+    monkeypatch.setattr(checks, "structural_checks", broken)
+    with pytest.raises(PipelineFailed, match="checks broke"):
+        run_pipeline(settings, full=True)
+
+    assert settings.warehouse_path.stat().st_ino == inode
+    assert_same_gold(before, gold_frames(settings.warehouse_path))
+    assert not list(settings.warehouse_path.parent.glob(".warehouse.duckdb.*"))

@@ -21,6 +21,17 @@ MAX_PRODUCT_VERSIONS = 1000  # product_key = product_id * 1000 + version
 
 
 @dataclass(frozen=True)
+class MonthSlices:
+    """A table that can also be built a month at a time, its rows landing in date order (a
+    later patch of its newest days then touches only the last row groups): `spans` is kept
+    once as a table, then `days(dialect, spans table, first day, last day)` gives each
+    month's rows."""
+
+    spans: Callable[[Dialect], str]
+    days: Callable[[Dialect, str, str, str], str]
+
+
+@dataclass(frozen=True)
 class GoldTable:
     name: str
     grain: str
@@ -34,6 +45,7 @@ class GoldTable:
     # The date column that orders the rows: "date", "month" or "quarter_start" (the day is
     # then the first of its month or quarter).
     recent_by: str = "date"
+    by_month: MonthSlices | None = None
 
 
 def _dim_product(d: Dialect) -> str:
@@ -117,6 +129,17 @@ LEFT JOIN dim_product p
 
 def _fct_inventory_daily(d: Dialect, since: str | None = None) -> str:
     """Dense by expanding change points, not by a window over every day.
+
+    Written as two parts, `_inventory_spans` and `_inventory_days`, so that an engine may also
+    keep the spans and expand them a month at a time (`MonthSlices`): the rows then land in
+    date order.
+    """
+    return f"{_inventory_spans(d, since, select=False)}\n{_inventory_days(d, 'priced')}"
+
+
+def _inventory_spans(d: Dialect, since: str | None = None, *, select: bool = True) -> str:
+    """A row per change point of a product-location and the last day it holds for
+    (`span_end`), with its stock at close, units sold and received, price and promotion.
 
     Only days where something can change for a product-location are computed (a movement, a
     sale, a receipt, a new list price, a promotion starting or ending): on-hand is a running sum
@@ -234,11 +257,21 @@ priced AS (
   LEFT JOIN dim_product p
     ON p.product_id = s.product_id AND p.valid_from < {day_end} AND p.valid_to >= {day_end}
   LEFT JOIN promo pr ON pr.product_id = s.product_id AND pr.date = s.date
-),
-expanded AS (
-  SELECT q.*, {d.day_series("q.date", "q.span_end")} AS day FROM priced q
 )
-SELECT
+{"SELECT * FROM priced" if select else ""}"""
+
+
+def _inventory_days(
+    d: Dialect, spans: str, first: str | None = None, last: str | None = None
+) -> str:
+    """Each span of `spans` repeated over its days; only days from `first` to `last`
+    ('YYYY-MM-DD', inclusive) when given."""
+    lo, hi, within = "q.date", "q.span_end", ""
+    if first is not None and last is not None:
+        lo = f"GREATEST(q.date, CAST('{first}' AS DATE))"
+        hi = f"LEAST(q.span_end, CAST('{last}' AS DATE))"
+        within = f"WHERE q.date <= CAST('{last}' AS DATE) AND q.span_end >= CAST('{first}' AS DATE)"
+    return f"""SELECT
   CAST(day AS DATE) AS date, product_id, location_id,
   CAST(CASE WHEN CAST(day AS DATE) = date THEN units_sold ELSE 0 END AS INTEGER) AS units_sold,
   CAST(CASE WHEN CAST(day AS DATE) = date THEN units_received ELSE 0 END AS INTEGER)
@@ -249,7 +282,7 @@ SELECT
   CAST(promo_discount AS DOUBLE) AS promo_discount,
   product_key,
   CAST(date_trunc('month', CAST(day AS DATE)) AS DATE) AS month
-FROM expanded
+FROM (SELECT q.*, {d.day_series(lo, hi)} AS day FROM {spans} q {within}) expanded
 """
 
 
@@ -475,6 +508,7 @@ GOLD_TABLES: tuple[GoldTable, ...] = (
             "date": ("dim_date", "date"),
         },
         recent_sql=_fct_inventory_daily,
+        by_month=MonthSlices(_inventory_spans, _inventory_days),
     ),
     GoldTable(
         "agg_inventory_monthly",

@@ -48,6 +48,32 @@ class Published:
 BUILDING = "_warehouse_build"  # the catalog name the file being built is attached under
 
 
+def building_path(path: Path, run_id: str) -> Path:
+    """Where run `run_id` builds the warehouse `path` before swapping it in."""
+    return path.with_name(f".{path.name}.{run_id}.tmp")
+
+
+def attach_build(con: duckdb.DuckDBPyConnection, path: Path, run_id: str) -> Path:
+    """Start the warehouse file of a full build early, attached to `con`'s database, so that
+    a large table can be built straight into it (`build_aside`) instead of being built in
+    memory and copied at publishing: compressed, it does not spill, and is read faster."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    building = building_path(path, run_id)
+    building.unlink(missing_ok=True)
+    con.execute(f"ATTACH {quote(str(building))} AS {BUILDING}")
+    return building
+
+
+def build_aside(con: duckdb.DuckDBPyConnection, name: str, parts: Sequence[str]) -> str:
+    """Table `name` in the attached build file, from the rows of each query of `parts` in
+    turn (so in their order); returns its qualified name."""
+    target = f"{BUILDING}.main.{name}"
+    con.execute(f"CREATE TABLE {target} AS {parts[0]}")
+    for part in parts[1:]:
+        con.execute(f"INSERT INTO {target} {part}")
+    return target
+
+
 def _nothing() -> None:
     return None
 
@@ -128,6 +154,7 @@ def publish_warehouse(
     con: duckdb.DuckDBPyConnection | None = None,
     sources: Mapping[str, str] | None = None,
     lake_written: Callable[[], object] = _nothing,
+    prebuilt: Set[str] = frozenset(),
 ) -> None:
     """Copy lake tables into a new DuckDB file and swap it in atomically.
 
@@ -141,10 +168,16 @@ def publish_warehouse(
     database, while the lake is still being written. `lake_written` returns once it is (raising
     if it could not be): called before any table is read from the lake, and before the swap,
     so a failure there leaves the current warehouse in place.
+
+    `prebuilt`: tables already built in the file `attach_build` attached to `con` (a full
+    build); they are kept as they are.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
-    building = path.with_name(f".{path.name}.{run_id}.tmp")
-    building.unlink(missing_ok=True)
+    building = building_path(path, run_id)
+    if prebuilt and (con is None or patches):
+        raise ValueError("prebuilt tables need the connection their file is attached to")
+    if not prebuilt:
+        building.unlink(missing_ok=True)
     patches = patches or {}
     sources = sources or {}
     patching = bool(patches) and path.is_file()  # (only an incremental gold run has patches)
@@ -158,12 +191,14 @@ def publish_warehouse(
             # A patch writes a few MB: checkpointed once at the end instead of also midway when
             # the WAL passes DuckDB's 16 MB threshold (measured 0.82 -> 0.68 s at 1 M lines).
             connection.execute("SET checkpoint_threshold = '1GB'")
-        connection.execute(f"ATTACH {quote(str(building))} AS {BUILDING}")
+        if not prebuilt:
+            connection.execute(f"ATTACH {quote(str(building))} AS {BUILDING}")
         try:
             rebuild = patching and not _holds(connection, tables)
             if not rebuild:
                 patched = patches if patching else {}
-                _fill(connection, lake, tables, comments, patched, sources, lake_written, unchanged)
+                kept = unchanged if patching else prebuilt
+                _fill(connection, lake, tables, comments, patched, sources, lake_written, kept)
                 connection.execute(f"CHECKPOINT {BUILDING}")
         finally:
             connection.execute(f"DETACH {BUILDING}")
@@ -204,15 +239,18 @@ def _fill(
     unchanged: Set[str] = frozenset(),
 ) -> None:
     """Patch, keep or copy each table into the attached file (`patches` only when it is a
-    copy of the current warehouse)."""
+    copy of the current warehouse; `unchanged`: tables the file already holds as they
+    should be)."""
     for item in tables:
         source = sources.get(item.name)
+        target = f"{BUILDING}.{item.name}"
         if item.name in patches:
             _patch(con, lake, item, *patches[item.name], source=source, wait=lake_written)
             continue
-        if patches and item.name in unchanged:
+        if item.name in unchanged:
+            if not patches and item.name in comments:  # built here by this run: not commented
+                con.execute(f"COMMENT ON TABLE {target} IS {quote(comments[item.name])}")
             continue
-        target = f"{BUILDING}.{item.name}"
         if patches:
             con.execute(f"DROP TABLE IF EXISTS {target}")
         _copy(con, lake, item, target, source, lake_written)
@@ -220,9 +258,9 @@ def _fill(
             con.execute(f"COMMENT ON TABLE {target} IS {quote(comments[item.name])}")
 
 
-def remove_stale_builds(path: Path) -> None:
-    """Half-built warehouse files of crashed runs."""
-    for stale in path.parent.glob(f".{path.name}.*.tmp*"):
+def remove_stale_builds(path: Path, run_id: str = "*") -> None:
+    """Half-built warehouse files of crashed runs (of run `run_id`, or of any)."""
+    for stale in path.parent.glob(f"{building_path(path, run_id).name}*"):
         stale.unlink(missing_ok=True)
 
 

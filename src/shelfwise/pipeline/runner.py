@@ -17,7 +17,7 @@ import uuid
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Generic, Literal, Protocol, TypeVar
@@ -50,6 +50,8 @@ from shelfwise.pipeline.maintenance import (
 )
 from shelfwise.pipeline.publish import (
     Published,
+    attach_build,
+    build_aside,
     publish_postgres,
     publish_warehouse,
     remove_stale_builds,
@@ -107,6 +109,11 @@ class RunContext:
     progress: PipelineProgress | None
     started: datetime
     _source: tuple[duckdb.DuckDBPyConnection, str] | None = None
+    # The warehouse file a full build on DuckDB starts in the gold stage, and the tables built
+    # straight into it (`prebuilt`); None: the publish step builds it from scratch.
+    building: Path | None = None
+    prebuilt: set[str] = field(default_factory=set)
+    lock: threading.Lock = field(default_factory=threading.Lock)
 
     def source(self) -> tuple[duckdb.DuckDBPyConnection, str]:
         """A DuckDB connection with the operational store attached, and its backend: one per
@@ -440,6 +447,41 @@ def build_gold_table(engine: Engine, table: GoldTable) -> int:
     return engine.build(table.name, table.sql(engine.dialect))
 
 
+def _months(engine: Engine) -> list[tuple[str, str]]:
+    """First and last day of each month `dim_date` covers."""
+    first, last = engine.rows("SELECT MIN(date), MAX(date) FROM dim_date")[0]
+    months: list[tuple[str, str]] = []
+    while first is not None and first <= last:
+        start = first.replace(day=1)
+        following = (start + timedelta(days=31)).replace(day=1)
+        months.append((start.isoformat(), (following - timedelta(days=1)).isoformat()))
+        first = following
+    return months
+
+
+def _build_into_warehouse(ctx: RunContext, table: GoldTable) -> int | None:
+    """Build `table` a month at a time straight into the warehouse file being built, and
+    name it in the engine; None when that does not apply (then it is built as usual)."""
+    con = ctx.engine.duckdb_connection()
+    months = _months(ctx.engine) if table.by_month is not None else []
+    if con is None or table.by_month is None or not months:
+        return None
+    with ctx.lock:
+        if ctx.building is None:
+            ctx.building = attach_build(con, ctx.settings.warehouse_path, ctx.run.run_id)
+    spans = f"_spans_{table.name}"
+    ctx.engine.materialize(spans, table.by_month.spans(ctx.engine.dialect))
+    try:
+        days = table.by_month.days
+        parts = [days(ctx.engine.dialect, spans, first, last) for first, last in months]
+        stored = build_aside(con, table.name, parts)
+    finally:
+        ctx.engine.drop(spans)
+    ctx.prebuilt.add(table.name)
+    ctx.engine.view(table.name, f"SELECT * FROM {stored}")
+    return ctx.engine.count(table.name)
+
+
 def _gold(ctx: RunContext, changed: set[str], incremental_silver: bool) -> GoldPlan:
     """Builds gold; in an incremental plan, a table none of whose inputs changed is the
     previous version as it stands (in `plan.reused`: neither rebuilt, re-saved nor re-copied
@@ -500,7 +542,8 @@ def _gold(ctx: RunContext, changed: set[str], incremental_silver: bool) -> GoldP
                 if name.startswith("dim_") and name != "dim_date"
             )
             if plan.since is None or table.recent_sql is None or rebuilt_dimensions:
-                step.rows_written = build_gold_table(ctx.engine, table)
+                built = _build_into_warehouse(ctx, table) if plan.since is None else None
+                step.rows_written = build_gold_table(ctx.engine, table) if built is None else built
                 if table.recent_sql is not None:
                     step.detail["rebuilt"] = (
                         plan.why
@@ -646,6 +689,7 @@ def _publish(ctx: RunContext, plan: GoldPlan, changed: set[str]) -> None:
             comments=comments,
             patches=recent,
             unchanged=plan.reused | _unchanged_evaluation_tables(items, changed),
+            prebuilt=ctx.prebuilt,
         )
         connection = engine.duckdb_connection()
         if recent and connection is not None and engine.parallel_steps:
@@ -662,7 +706,7 @@ def _publish(ctx: RunContext, plan: GoldPlan, changed: set[str]) -> None:
                 step.rows_written = lake_writes.result()
         else:
             step.rows_written = write_lake()
-            publish()
+            publish(con=connection if ctx.prebuilt else None)
         step.detail = {"warehouse": str(ctx.settings.warehouse_path)}
         if recent:
             step.detail["patched"] = {name: f"{c} >= {d}" for name, (c, d) in recent.items()}
@@ -793,6 +837,8 @@ def _run(
     finally:
         ctx.close()
         engine.close()
+        if ctx.building is not None:  # a build that failed before it was swapped in
+            remove_stale_builds(settings.warehouse_path, run.run_id)
 
 
 def _unchanged(ctx: RunContext, new_rows: int, log: RunLog) -> bool:
