@@ -176,11 +176,32 @@ def _structural_rules(table: SourceTable) -> list[Rule]:
     return rules
 
 
+def keys_unique(engine: Engine, table: SourceTable) -> bool:
+    """Whether no two rows of the table's bronze share a key (NULLs alike): then every row is
+    its key's only version, as after a full load, and deduplicating can be skipped (at 1 M
+    order lines it took ~60 % of silver's time). Asked only where a query is cheap."""
+    if not engine.cheap_queries:
+        return False
+    key = ", ".join(table.key)
+    typed = typed_sql(table)
+    total, keys = engine.rows(
+        f"SELECT (SELECT COUNT(*) FROM ({typed}) t), "
+        f"(SELECT COUNT(*) FROM (SELECT {key} FROM ({typed}) t GROUP BY {key}) k)"
+    )[0]
+    return bool(total == keys)
+
+
 def silver_sql(
-    table: SourceTable, dialect: Dialect, now: datetime, source: str | None = None
+    table: SourceTable,
+    dialect: Dialect,
+    now: datetime,
+    source: str | None = None,
+    *,
+    unique_keys: bool = False,
 ) -> str:
     """Every latest version of every key (of `source`, default all of bronze), with
-    `_rule`/`_reason` set when it must be quarantined."""
+    `_rule`/`_reason` set when it must be quarantined. `unique_keys`: no two rows share a key
+    (`keys_unique`), so each row is its key's latest and only version."""
     key = ", ".join(table.key)
     key_missing = " OR ".join(f"{k} IS NULL" for k in table.key)
     joins = []
@@ -216,9 +237,7 @@ def silver_sql(
     rule = " ".join(f"WHEN {r.broken} THEN '{r.name}'" for r in rules)
     reason = " ".join(f"WHEN {r.broken} THEN {r.reason}" for r in rules)
     partition = f"PARTITION BY {key}"
-    return f"""
-WITH typed AS ({typed_sql(table, source)}),
-versions AS (SELECT DISTINCT * FROM typed),
+    ranked = f"""versions AS (SELECT DISTINCT * FROM typed),
 ranked AS (
   SELECT v.*,
     CASE WHEN {key_missing} THEN 1
@@ -226,7 +245,15 @@ ranked AS (
     CASE WHEN {key_missing} THEN 1
          ELSE COUNT(*) OVER ({partition}, {WATERMARK}) END AS _versions_at_latest
   FROM versions v
-),
+)"""
+    if unique_keys:
+        ranked = (
+            "ranked AS (SELECT v.*, CAST(1 AS BIGINT) AS _rn, "
+            "CAST(1 AS BIGINT) AS _versions_at_latest FROM typed v)"
+        )
+    return f"""
+WITH typed AS ({typed_sql(table, source)}),
+{ranked},
 latest AS (SELECT * FROM ranked WHERE _rn = 1)
 SELECT l.*, CASE {rule} END AS _rule, CASE {reason} END AS _reason
 FROM latest l
@@ -272,7 +299,8 @@ def quarantine_sql(table: SourceTable, checked: str) -> str:
 def build_silver_table(engine: Engine, table: SourceTable, now: datetime) -> SilverResult:
     """Compute `stg_<table>` and its quarantine rows from `raw_<table>` (held by the engine)."""
     checked = f"_checked_{table.name}"
-    engine.materialize(checked, silver_sql(table, engine.dialect, now))
+    unique = keys_unique(engine, table)
+    engine.materialize(checked, silver_sql(table, engine.dialect, now, unique_keys=unique))
     rows_in, rows_out, quarantined = engine.rows(
         "SELECT COUNT(*), COALESCE(SUM(CASE WHEN _rule IS NULL THEN 1 ELSE 0 END), 0), "
         f"COALESCE(SUM(CASE WHEN _rule IS NOT NULL THEN 1 ELSE 0 END), 0) FROM {checked}"

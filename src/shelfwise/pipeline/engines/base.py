@@ -66,6 +66,9 @@ class Engine(ABC):
     # that do not read each other are then built side by side, the reconciliation runs beside
     # the checks, and a daily run's warehouse is patched beside the lake writes.
     parallel_steps = False
+    # Whether a small extra query is cheap enough to save work (DuckDB: milliseconds; Spark: a
+    # job each): silver then asks whether a table's keys are unique before deduplicating it.
+    cheap_queries = False
 
     def save_changes(self, layer: str, table: str, changes: str, keys: tuple[str, ...]) -> int:
         """Bring lake table `table` up to date with the engine table of the same name, given

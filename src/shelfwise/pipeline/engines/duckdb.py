@@ -40,6 +40,7 @@ class DuckDBEngine(Engine):
     dialect = DUCKDB_DIALECT
     merges_in_lake = True
     parallel_steps = True
+    cheap_queries = True
 
     def __init__(self, root: Path, options: PipelineSettings) -> None:
         self.lake = DeltaLake(root)

@@ -1,0 +1,73 @@
+"""Silver skips deduplicating a table whose keys are all unique (a full load), and then gives
+exactly what deduplicating would have: the same kept rows and the same quarantine."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from shelfwise.pipeline.catalog import source_table
+from shelfwise.pipeline.engines import open_engine
+from shelfwise.pipeline.engines.base import Engine
+from shelfwise.pipeline.settings import PipelineSettings
+from shelfwise.pipeline.silver import keys_unique, silver_sql
+
+CATEGORIES = source_table("categories")
+NOW = datetime(2024, 6, 1, tzinfo=UTC)
+STAMP = "CAST('2024-03-01 10:00:00' AS TIMESTAMP)"
+
+
+def _raw(rows: list[str]) -> str:
+    """`raw_categories` rows given as `id, name, updated_at` SQL tuples."""
+    values = ", ".join(f"({row})" for row in rows)
+    return (
+        "SELECT CAST(id AS BIGINT) AS id, CAST(name AS STRING) AS name, "
+        "updated_at AS created_at, updated_at "
+        f"FROM (VALUES {values}) t(id, name, updated_at)"
+    )
+
+
+@pytest.fixture
+def engine(tmp_path: Path) -> Iterator[Engine]:
+    opened = open_engine("duckdb", str(tmp_path / "lake"), PipelineSettings())
+    yield opened
+    opened.close()
+
+
+def _checked(engine: Engine, unique_keys: bool) -> list[tuple[object, ...]]:
+    sql = silver_sql(CATEGORIES, engine.dialect, NOW, unique_keys=unique_keys)
+    return sorted(engine.rows(f"SELECT category_id, name, _rule, _reason FROM ({sql}) c"), key=repr)
+
+
+def test_unique_keys_skip_deduplicating_with_the_same_outcome(engine: Engine) -> None:
+    engine.materialize(
+        "raw_categories",
+        _raw(
+            [
+                f"1, 'Food', {STAMP}",
+                f"2, NULL, {STAMP}",  # quarantined: a name is required
+                f"NULL, 'Toys', {STAMP}",  # quarantined: no key
+                "3, 'Garden', CAST('2150-01-01 00:00:00' AS TIMESTAMP)",  # impossible date
+            ]
+        ),
+    )
+    assert keys_unique(engine, CATEGORIES)
+    fast = _checked(engine, unique_keys=True)
+    assert fast == _checked(engine, unique_keys=False)
+    rules = {row[0]: row[2] for row in fast}
+    assert rules == {1: None, 2: "missing_value", None: "missing_key", 3: "impossible_date"}
+
+
+@pytest.mark.parametrize(
+    "rows",
+    [
+        [f"1, 'Food', {STAMP}", f"1, 'Food and drink', {STAMP}"],  # a key twice
+        [f"NULL, 'Toys', {STAMP}", f"NULL, 'Toys', {STAMP}"],  # the same keyless row twice
+    ],
+)
+def test_a_repeated_key_is_deduplicated(engine: Engine, rows: list[str]) -> None:
+    engine.materialize("raw_categories", _raw(rows))
+    assert not keys_unique(engine, CATEGORIES)
