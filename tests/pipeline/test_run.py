@@ -187,6 +187,8 @@ def test_run_without_changes_keeps_the_warehouse(settings: Settings) -> None:
     assert again.status == "succeeded"
     assert {s.status for s in again.steps if not s.name.startswith("extract")} == {"skipped"}
     assert settings.warehouse_path.stat().st_ino == before
+    # the copy of the warehouse a daily run starts early, to patch, is not left behind
+    assert not list(settings.warehouse_path.parent.glob(".warehouse.duckdb.*"))
 
 
 def test_price_change_makes_a_new_product_version(settings: Settings, store: Path) -> None:
@@ -202,8 +204,12 @@ def test_price_change_makes_a_new_product_version(settings: Settings, store: Pat
         db.dispose()
     _add_orders(store, 1)
 
-    run_pipeline(settings)
+    run = run_pipeline(settings)
 
+    # a changed product rebuilds gold in full, in the file a daily run had started as a copy
+    daily = next(s for s in run.steps if s.name == "gold fct_inventory_daily")
+    assert daily.detail["rebuilt"] == "products changed"
+    assert not list(settings.warehouse_path.parent.glob(".warehouse.duckdb.*"))
     with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
         versions = con.sql(
             "SELECT unit_price, is_current, valid_to > TIMESTAMP '9000-01-01' FROM dim_product "

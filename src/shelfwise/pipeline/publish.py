@@ -74,6 +74,15 @@ def build_aside(con: duckdb.DuckDBPyConnection, name: str, parts: Sequence[str])
     return target
 
 
+def copy_current(path: Path, run_id: str) -> Path:
+    """Copy the current warehouse to where run `run_id` builds the next one, for a daily run
+    to patch. Started early, beside the gold stage (the current file does not change while
+    the run holds the pipeline's lock): copying 200 MB took 0.07-0.3 s of the publish step."""
+    building = building_path(path, run_id)
+    shutil.copyfile(path, building)
+    return building
+
+
 def _nothing() -> None:
     return None
 
@@ -155,6 +164,7 @@ def publish_warehouse(
     sources: Mapping[str, str] | None = None,
     lake_written: Callable[[], object] = _nothing,
     prebuilt: Set[str] = frozenset(),
+    copied: Callable[[], object] | None = None,
 ) -> None:
     """Copy lake tables into a new DuckDB file and swap it in atomically.
 
@@ -170,24 +180,28 @@ def publish_warehouse(
     so a failure there leaves the current warehouse in place.
 
     `prebuilt`: tables already built in the file `attach_build` attached to `con` (a full
-    build); they are kept as they are.
+    build); they are kept as they are. `copied`: returns once `copy_current` has copied the
+    current warehouse to the build path (started earlier); without it, a patch copies it here.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
     building = building_path(path, run_id)
     if prebuilt and (con is None or patches):
         raise ValueError("prebuilt tables need the connection their file is attached to")
-    if not prebuilt:
-        building.unlink(missing_ok=True)
     patches = patches or {}
     sources = sources or {}
     patching = bool(patches) and path.is_file()  # (only an incremental gold run has patches)
+    if copied is not None:
+        copied()  # finished before the copy is patched, or removed when there is no patch
+    if not prebuilt and not (patching and copied is not None):
+        building.unlink(missing_ok=True)
     if not patching:  # the recomputed rows of a patched table are not the whole table
         sources = {k: v for k, v in sources.items() if k not in patches}
     own = con is None
     connection = duckdb.connect() if con is None else con
     try:
         if patching:
-            shutil.copyfile(path, building)
+            if copied is None:
+                shutil.copyfile(path, building)
             # A patch writes a few MB: checkpointed once at the end instead of also midway when
             # the WAL passes DuckDB's 16 MB threshold (measured 0.82 -> 0.68 s at 1 M lines).
             connection.execute("SET checkpoint_threshold = '1GB'")

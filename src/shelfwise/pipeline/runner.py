@@ -52,6 +52,7 @@ from shelfwise.pipeline.publish import (
     Published,
     attach_build,
     build_aside,
+    copy_current,
     publish_postgres,
     publish_warehouse,
     remove_stale_builds,
@@ -114,6 +115,15 @@ class RunContext:
     building: Path | None = None
     prebuilt: set[str] = field(default_factory=set)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    # A daily run's copy of the current warehouse, made in the background (`copy_current`).
+    copy: Future[Path] | None = None
+    _background: ThreadPoolExecutor | None = None
+
+    def in_background(self, work: Callable[[], T]) -> Future[T]:
+        """Run `work` on the run's background thread (waited for when the run closes)."""
+        if self._background is None:
+            self._background = ThreadPoolExecutor(max_workers=1, thread_name_prefix="background")
+        return self._background.submit(work)
 
     def source(self) -> tuple[duckdb.DuckDBPyConnection, str]:
         """A DuckDB connection with the operational store attached, and its backend: one per
@@ -128,6 +138,9 @@ class RunContext:
         return self._source
 
     def close(self) -> None:
+        if self._background is not None:
+            self._background.shutdown(wait=True)
+            self._background = None
         if self._source is not None:
             self._source[0].close()
             self._source = None
@@ -521,6 +534,8 @@ def _gold(ctx: RunContext, changed: set[str], incremental_silver: bool) -> GoldP
     )
     if calendar_kept:
         plan.reused.add("dim_date")
+    if plan.since is None and ctx.copy is not None:  # a full build starts at the same path
+        ctx.copy.result()
     if plan.calendar_grew or "locations" in changed:  # new days, or other holidays
         touched.add("dim_date")
 
@@ -690,6 +705,7 @@ def _publish(ctx: RunContext, plan: GoldPlan, changed: set[str]) -> None:
             patches=recent,
             unchanged=plan.reused | _unchanged_evaluation_tables(items, changed),
             prebuilt=ctx.prebuilt,
+            copied=ctx.copy.result if ctx.copy is not None else None,
         )
         connection = engine.duckdb_connection()
         if recent and connection is not None and engine.parallel_steps:
@@ -815,6 +831,12 @@ def _run(
     ctx = RunContext(settings, options, engine, run, log, progress, run.started_at)
     try:
         remove_stale_builds(settings.warehouse_path)
+        if not full and settings.warehouse_path.is_file() and log.last_status() == "succeeded":
+            # A daily run will most likely patch a copy of the warehouse: made beside the
+            # extraction, whose reads of the store take turns and leave a core idle.
+            ctx.copy = ctx.in_background(
+                functools.partial(copy_current, settings.warehouse_path, run.run_id)
+            )
         if full:
             for layer in ("bronze", "silver", "gold", "eval"):
                 engine.lake.drop_layer(layer)
@@ -837,7 +859,7 @@ def _run(
     finally:
         ctx.close()
         engine.close()
-        if ctx.building is not None:  # a build that failed before it was swapped in
+        if ctx.building is not None or ctx.copy is not None:  # not swapped in: a failure
             remove_stale_builds(settings.warehouse_path, run.run_id)
 
 
