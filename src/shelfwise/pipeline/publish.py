@@ -6,7 +6,8 @@ to disk, then moved over the old one with `os.replace`: a reader sees the previo
 warehouse or the new one, never half of one, and a crash leaves the previous one in place. An
 incremental run builds aside from a copy of the current file and replaces only recent days of
 the large daily fact, instead of copying 50 M unchanged rows again; on the DuckDB engine it
-reads them from the engine's own tables while the lake is being written.
+reads them from the engine's own tables while the lake is being written. A full build on the
+DuckDB engine starts the file in the gold stage and builds the daily fact straight into it.
 """
 
 from __future__ import annotations
@@ -76,7 +77,7 @@ def build_aside(con: duckdb.DuckDBPyConnection, name: str, parts: Sequence[str])
 
 def copy_current(path: Path, run_id: str) -> Path:
     """Copy the current warehouse to where run `run_id` builds the next one, for a daily run
-    to patch. Started early, beside the gold stage (the current file does not change while
+    to patch. Started early, beside the extraction (the current file does not change while
     the run holds the pipeline's lock): copying 200 MB took 0.07-0.3 s of the publish step."""
     building = building_path(path, run_id)
     shutil.copyfile(path, building)
