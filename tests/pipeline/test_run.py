@@ -10,8 +10,9 @@ import pytest
 from sqlalchemy import func, select, update
 
 from shelfwise.config import Settings
-from shelfwise.pipeline import PipelineFailed, recent_runs, run_pipeline
+from shelfwise.pipeline import PipelineFailed, recent_runs, run_pipeline, runner
 from shelfwise.pipeline.gold import GOLD_NAMES
+from shelfwise.pipeline.publish import copy_current
 from shelfwise.store.db import Database
 from shelfwise.store.inventory import LineRequest, place_order
 from shelfwise.store.models import Customer, Order, OrderLine, Product, StockLevel
@@ -178,16 +179,27 @@ def test_incremental_run_takes_only_changes_and_equals_a_full_rebuild(
     assert_same_gold(incremental, gold_frames(rebuilt.warehouse_path))
 
 
-def test_run_without_changes_keeps_the_warehouse(settings: Settings) -> None:
+def test_run_without_changes_keeps_the_warehouse(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
     run_pipeline(settings)
     before = settings.warehouse_path.stat().st_ino
+    copies: list[Path] = []
+
+    def recorded(path: Path, run_id: str) -> Path:
+        copies.append(copy_current(path, run_id))
+        return copies[-1]
+
+    monkeypatch.setattr(runner, "copy_current", recorded)
 
     again = run_pipeline(settings)
 
     assert again.status == "succeeded"
     assert {s.status for s in again.steps if not s.name.startswith("extract")} == {"skipped"}
     assert settings.warehouse_path.stat().st_ino == before
-    # the copy of the warehouse a daily run starts early, to patch, is not left behind
+    # a daily run copies the warehouse to patch it only once it found changes: a store polled
+    # every few minutes does not copy it each time
+    assert copies == []
     assert not list(settings.warehouse_path.parent.glob(".warehouse.duckdb.*"))
 
 

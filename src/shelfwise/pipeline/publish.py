@@ -77,7 +77,7 @@ def build_aside(con: duckdb.DuckDBPyConnection, name: str, parts: Sequence[str])
 
 def copy_current(path: Path, run_id: str) -> Path:
     """Copy the current warehouse to where run `run_id` builds the next one, for a daily run
-    to patch. Started early, beside the extraction (the current file does not change while
+    to patch. Started early, beside silver and gold (the current file does not change while
     the run holds the pipeline's lock): copying 200 MB took 0.07-0.3 s of the publish step."""
     building = building_path(path, run_id)
     shutil.copyfile(path, building)

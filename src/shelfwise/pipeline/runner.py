@@ -831,12 +831,6 @@ def _run(
     ctx = RunContext(settings, options, engine, run, log, progress, run.started_at)
     try:
         remove_stale_builds(settings.warehouse_path)
-        if not full and settings.warehouse_path.is_file() and log.last_status() == "succeeded":
-            # A daily run will most likely patch a copy of the warehouse: made beside the
-            # extraction, whose reads of the store take turns and leave a core idle.
-            ctx.copy = ctx.in_background(
-                functools.partial(copy_current, settings.warehouse_path, run.run_id)
-            )
         if full:
             for layer in ("bronze", "silver", "gold", "eval"):
                 engine.lake.drop_layer(layer)
@@ -844,6 +838,12 @@ def _run(
         if _unchanged(ctx, new_rows, log):
             _skip_rest(ctx, "no new or changed rows since the last successful run")
             return
+        if not full and settings.warehouse_path.is_file() and log.last_status() == "succeeded":
+            # A daily run will most likely patch a copy of the warehouse: made beside silver
+            # and gold (a run without changes, above, copies nothing).
+            ctx.copy = ctx.in_background(
+                functools.partial(copy_current, settings.warehouse_path, run.run_id)
+            )
         incremental_silver = not full and load_previous_quarantine(engine)
         changed = _silver(ctx, incremental_silver)
         plan = _gold(ctx, changed, incremental_silver)
