@@ -859,8 +859,7 @@ def _run(
     finally:
         ctx.close()
         engine.close()
-        if ctx.building is not None or ctx.copy is not None:  # not swapped in: a failure
-            remove_stale_builds(settings.warehouse_path, run.run_id)
+        remove_stale_builds(settings.warehouse_path, run.run_id)  # left by a failure
 
 
 def _unchanged(ctx: RunContext, new_rows: int, log: RunLog) -> bool:
