@@ -78,7 +78,7 @@ def test_postgres_store_to_duckdb_and_postgres_warehouses(
     assert ordered["order_line_id"].tolist() == gold["fct_sales"]["order_line_id"].tolist()
     assert ordered["net_revenue"].sum() == gold["fct_sales"]["net_revenue"].sum()
 
-    _assert_incremental_run_reconciles_recent_months(source, settings)
+    _assert_incremental_run_reconciles_recent_days(source, settings)
 
 
 @pytest.mark.mysql
@@ -92,15 +92,15 @@ def test_mariadb_store(mariadb_url: str, generated_store: Path, tmp_path: Path) 
     run_pipeline(from_sqlite)
     assert_same_gold(gold_frames(settings.warehouse_path), gold_frames(from_sqlite.warehouse_path))
 
-    _assert_incremental_run_reconciles_recent_months(source, settings)
+    _assert_incremental_run_reconciles_recent_days(source, settings)
 
 
-def _assert_incremental_run_reconciles_recent_months(source: str, settings: Settings) -> None:
-    """New orders: the next run reconciles only the recent months, in the source's SQL."""
+def _assert_incremental_run_reconciles_recent_days(source: str, settings: Settings) -> None:
+    """New orders: the next run reconciles only the recomputed days, in the source's SQL."""
     add_orders(source, 3)
     second = run_pipeline(settings)
     checks = next(step for step in second.steps if step.name == "checks")
-    assert any("months from" in str(detail) for detail in checks.detail.values()), checks.detail
+    assert any("days from" in str(detail) for detail in checks.detail.values()), checks.detail
 
 
 @pytest.mark.postgres

@@ -276,6 +276,40 @@ def test_late_committed_row_is_picked_up_by_the_overlap(settings: Settings, stor
     assert late in set(gold["fct_sales"]["order_line_id"])
 
 
+def test_daily_reconciliation_finds_a_recomputed_day_that_differs_from_the_store(
+    settings: Settings, store: Path
+) -> None:
+    """A line of today changed in the store behind the application's back (its updated_at
+    set back before the overlap window, so no run re-reads it): the next daily run recomputes
+    today, its reconciliation of the recomputed days finds the difference, and the run fails
+    with the last warehouse kept."""
+    run_pipeline(settings)
+    _add_orders(store, 2)
+    run_pipeline(settings)
+    inode = settings.warehouse_path.stat().st_ino
+    db = Database(f"sqlite:///{store}")
+    try:
+        with db.session() as session:
+            tampered = session.scalar(select(func.max(OrderLine.id)))
+            stamped = session.scalar(select(OrderLine.updated_at).where(OrderLine.id == tampered))
+            assert stamped is not None
+            session.execute(
+                update(OrderLine)
+                .where(OrderLine.id == tampered)
+                .values(quantity=OrderLine.quantity + 1, updated_at=stamped - timedelta(hours=1))
+            )
+    finally:
+        db.dispose()
+    _add_orders(store, 1)
+
+    with pytest.raises(PipelineFailed, match=r"fct_sales\.reconciliation: 1 months differ"):
+        run_pipeline(settings)
+
+    checks = next(s for s in recent_runs(settings, 1)[0].steps if s.name == "checks")
+    assert checks.status == "failed"
+    assert settings.warehouse_path.stat().st_ino == inode
+
+
 def test_failed_step_keeps_the_last_good_warehouse(settings: Settings, store: Path) -> None:
     run_pipeline(settings)
     before = gold_frames(settings.warehouse_path)

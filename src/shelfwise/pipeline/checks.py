@@ -196,22 +196,30 @@ def reconcile_sales(
     backend: str,
     cutoff: datetime,
     alias: str = "src",
-    from_month: date | None = None,
+    from_day: date | None = None,
 ) -> CheckResult:
     """Per month: lines, units and net revenue of `fct_sales` equal the operational order lines
-    last changed at or before `cutoff` (minus the lines silver quarantined). `from_month`
-    limits it to the months an incremental run recomputed (a full run checks every month)."""
+    last changed at or before `cutoff` (minus the lines silver quarantined). `from_day` limits
+    it to the days an incremental run recomputed (a full run checks every month): the rows
+    before them are the previous run's, reconciled then. From the first day of that month
+    instead, the store read 17 times the lines of a day of new orders (0.14 s at 1 M lines)."""
     stamp = cutoff.strftime("%Y-%m-%d %H:%M:%S.%f")
-    gold_from = source_from = ""
-    if from_month is not None:
-        gold_from = f"AND f.date >= CAST('{from_month.isoformat()}' AS DATE) "
-        source_from = f"AND o.ordered_at >= '{from_month.isoformat()} 00:00:00' "
+    sales, lines_in_scope, source_from = "fct_sales", "stg_order_lines", ""
+    if from_day is not None:
+        sales = f"(SELECT * FROM fct_sales WHERE date >= CAST('{from_day.isoformat()}' AS DATE))"
+        # The recomputed lines have the newest ids: bounding the silver lines by the smallest
+        # one lets the scan skip the older files (0.04-0.07 -> 0.01 s at 1 M lines).
+        lines_in_scope = (
+            "(SELECT * FROM stg_order_lines WHERE order_line_id >= "
+            f"(SELECT MIN(order_line_id) FROM {sales} s))"
+        )
+        source_from = f"AND o.ordered_at >= '{from_day.isoformat()} 00:00:00' "
     gold = _period_totals(
         engine.rows(
             "SELECT YEAR(f.date) * 100 + MONTH(f.date), COUNT(*), SUM(f.quantity), "
-            "SUM(f.net_revenue) FROM fct_sales f "
-            "JOIN stg_order_lines l ON l.order_line_id = f.order_line_id "
-            f"WHERE l.updated_at <= CAST('{stamp}' AS TIMESTAMP) {gold_from}"
+            f"SUM(f.net_revenue) FROM {sales} f "
+            f"JOIN {lines_in_scope} l ON l.order_line_id = f.order_line_id "
+            f"WHERE l.updated_at <= CAST('{stamp}' AS TIMESTAMP) "
             "GROUP BY YEAR(f.date) * 100 + MONTH(f.date)"
         )
     )
@@ -219,13 +227,13 @@ def reconcile_sales(
     scratch = engine.lake.scratch("arrow")
     create_table_from_arrow(source, "_quarantined_lines", quarantined, scratch)
     q = '"' if backend != "mysql" else "`"
-    # For recent months, orders (by their `ordered_at` index) lead to their lines: SQLite's
+    # For recent days, orders (by their `ordered_at` index) lead to their lines: SQLite's
     # planner would walk every line by the `updated_at` index, whose bound spans them all
     # (0.8 s for no row at a million lines). A CROSS JOIN fixes SQLite's join order and is a
     # plain join to PostgreSQL and MySQL. Reading every month, lines first is quicker.
     joined = (
         f"orders o CROSS JOIN order_lines ol WHERE o.{q}id{q} = ol.order_id AND "
-        if from_month is not None
+        if from_day is not None
         else f"order_lines ol JOIN orders o ON o.{q}id{q} = ol.order_id WHERE "
     )
     lines = (
@@ -251,8 +259,8 @@ def reconcile_sales(
     if not wrong:
         lines_total = sum(v[0] for v in gold.values())
         detail = f"{lines_total} order lines in {len(periods)} months match the operational store"
-        if from_month is not None:
-            detail += f" (months from {from_month:%Y-%m} on; the rest was reconciled before)"
+        if from_day is not None:
+            detail += f" (days from {from_day.isoformat()} on; the rest was reconciled before)"
     else:
         first = wrong[0]
         detail = (

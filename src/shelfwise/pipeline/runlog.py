@@ -106,7 +106,13 @@ def _alive(pid: int) -> bool:
 
 class RunLog:
     """The run log's file. From `start` to `finish` a run keeps one connection: it writes ~60
-    times, and closing the last connection of a WAL database checkpoints it each time."""
+    times, and closing the last connection of a WAL database checkpoints it each time.
+
+    Its commits are not flushed to disk one by one (WAL with `synchronous=NORMAL`): ~60 disk
+    flushes took ~0.05 s of a daily run. A power cut can lose the last lines but never
+    corrupts the file; a run whose end was lost shows as running from a dead process, which
+    the next run marks abandoned (and that run rebuilds gold in full).
+    """
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -117,6 +123,7 @@ class RunLog:
         if not self._schema_ready:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         con = sqlite3.connect(self.path, timeout=30)
+        con.execute("PRAGMA synchronous=NORMAL")  # (a setting of the connection, not the file)
         if not self._schema_ready:
             con.execute("PRAGMA journal_mode=WAL")
             con.executescript(SCHEMA)

@@ -595,7 +595,7 @@ def _checks(
         assert source_cutoff is not None
         con, backend = ctx.source()
         return gold_checks.reconcile_sales(
-            ctx.engine, con, backend=backend, cutoff=source_cutoff, from_month=sales_from
+            ctx.engine, con, backend=backend, cutoff=source_cutoff, from_day=sales_from
         )
 
     def work(step: StepSummary) -> None:
@@ -852,7 +852,7 @@ def _run(
         }
         sales_from = None
         if "fct_sales" in recent and plan.since is not None:
-            sales_from = plan.since.replace(day=1)
+            sales_from = plan.since
         _checks(ctx, _reconciliation_cutoff(ctx), recent, sales_from, plan.reused)
         _publish(ctx, plan, changed)
         _maintain(ctx)
