@@ -13,7 +13,7 @@ import pytest
 from shelfwise.config import Settings
 from shelfwise.pipeline import PipelineFailed, checks, run_pipeline
 from shelfwise.pipeline.lake import DeltaLake
-from shelfwise.pipeline.publish import Published, publish_warehouse
+from shelfwise.pipeline.publish import Published, attach_copy, copy_current, publish_warehouse
 from tests.pipeline.helpers import assert_same_gold, gold_frames
 from tests.pipeline.test_run import _add_orders, _store_counts
 
@@ -93,6 +93,37 @@ def test_a_warehouse_missing_a_table_is_built_afresh_instead_of_patched(tmp_path
         assert con.sql(
             "SELECT comment FROM duckdb_tables() WHERE table_name = 'stock'"
         ).fetchone() == ("one row per day",)
+    assert not list(tmp_path.glob(".warehouse.duckdb.*"))
+
+
+def test_an_attached_copy_with_nothing_to_patch_is_replaced_by_a_fresh_build(
+    tmp_path: Path,
+) -> None:
+    """A daily run attaches its copy of the warehouse for gold to read; when in the end no
+    table is patched, the copy is let go and the warehouse built from the lake."""
+    lake = DeltaLake(tmp_path / "lake")
+    lake.overwrite("gold", "sales", _rows([1, 2], 1))
+    path = tmp_path / "warehouse.duckdb"
+    publish_warehouse(path, lake, [SALES], run_id="first", comments={})
+    lake.overwrite("gold", "sales", _rows([1, 2], 7))
+    building = copy_current(path, "second")
+    with duckdb.connect() as con:
+        assert attach_copy(con, building) == {"sales"}
+
+        publish_warehouse(
+            path,
+            lake,
+            [SALES],
+            run_id="second",
+            comments={},
+            con=con,
+            copied=lambda: building,
+            attached=True,
+        )
+
+        attached = con.sql("SELECT database_name FROM duckdb_databases()").fetchall()
+    assert _warehouse(path) == {"sales": [(date(2024, 1, 1), 7), (date(2024, 1, 2), 7)]}
+    assert ("_warehouse_build",) not in attached
     assert not list(tmp_path.glob(".warehouse.duckdb.*"))
 
 

@@ -171,6 +171,8 @@ def test_incremental_run_takes_only_changes_and_equals_a_full_rebuild(
     assert written["extract orders"] == added  # rows already in bronze is not appended again
     assert written["extract products"] == 0
     assert second.rows_read < first.rows_read / 10
+    daily = next(s for s in second.steps if s.name == "gold fct_inventory_daily")
+    assert daily.detail["previous rows"] == "warehouse copy"  # its copy, to patch afterwards
     incremental = gold_frames(settings.warehouse_path)
     assert len(incremental["fct_sales"]) == _store_counts(store)["order_lines"]
 

@@ -133,11 +133,22 @@ def _columns(engine: Engine, name: str) -> list[str]:
     return [str(c) for c in engine.arrow_schema(name).names]
 
 
-def build_recent(engine: Engine, name: str, recent_sql: str, column: str, since: str) -> int | None:
+def build_recent(
+    engine: Engine,
+    name: str,
+    recent_sql: str,
+    column: str,
+    since: str,
+    previous: str | None = None,
+) -> int | None:
     """`name` as the previous version's rows with `column` before `since` plus the recomputed
     ones (a view: nothing is copied); returns the number of recomputed rows, or None when the
-    previous version has other columns (written by an older release: rebuild it instead)."""
-    engine.load("gold", name, f"_previous_{name}")
+    previous version has other columns (written by an older release: rebuild it instead).
+    `previous`: a relation holding the previous version (else it is read from the lake)."""
+    if previous is None:
+        engine.load("gold", name, f"_previous_{name}")
+    else:
+        engine.view(f"_previous_{name}", f"SELECT * FROM {previous}")
     rows = engine.build(f"_recent_{name}", recent_sql)
     if _columns(engine, f"_previous_{name}") != _columns(engine, f"_recent_{name}"):
         engine.drop(f"_recent_{name}")

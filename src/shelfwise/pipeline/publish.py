@@ -84,6 +84,20 @@ def copy_current(path: Path, run_id: str) -> Path:
     return building
 
 
+def attach_copy(con: duckdb.DuckDBPyConnection, building: Path) -> set[str]:
+    """Attach the copy `copy_current` made to `con`'s database, for a daily run's gold to read
+    the previous version of its tables from (DuckDB's own format, with the daily fact in date
+    order: its 28-day window took 0.20 s from the lake's Parquet files) before publishing
+    patches it; returns the tables it holds."""
+    con.execute(f"ATTACH {quote(str(building))} AS {BUILDING}")
+    return _held(con)
+
+
+def previous_in_copy(name: str) -> str:
+    """The relation of table `name` in the attached copy (`attach_copy`)."""
+    return f"{BUILDING}.main.{name}"
+
+
 def _nothing() -> None:
     return None
 
@@ -142,14 +156,17 @@ def _patch(
         )
 
 
-def _holds(con: duckdb.DuckDBPyConnection, tables: Sequence[Published]) -> bool:
-    present = {
+def _held(con: duckdb.DuckDBPyConnection) -> set[str]:
+    return {
         name
         for (name,) in con.sql(
             f"SELECT table_name FROM duckdb_tables() WHERE database_name = '{BUILDING}'"
         ).fetchall()
     }
-    return {item.name for item in tables} <= present
+
+
+def _holds(con: duckdb.DuckDBPyConnection, tables: Sequence[Published]) -> bool:
+    return {item.name for item in tables} <= _held(con)
 
 
 def publish_warehouse(
@@ -166,6 +183,7 @@ def publish_warehouse(
     lake_written: Callable[[], object] = _nothing,
     prebuilt: Set[str] = frozenset(),
     copied: Callable[[], object] | None = None,
+    attached: bool = False,
 ) -> None:
     """Copy lake tables into a new DuckDB file and swap it in atomically.
 
@@ -183,6 +201,7 @@ def publish_warehouse(
     `prebuilt`: tables already built in the file `attach_build` attached to `con` (a full
     build); they are kept as they are. `copied`: returns once `copy_current` has copied the
     current warehouse to the build path (started earlier); without it, a patch copies it here.
+    `attached`: that copy is attached to `con` already (`attach_copy`).
     """
     path.parent.mkdir(parents=True, exist_ok=True)
     building = building_path(path, run_id)
@@ -193,6 +212,10 @@ def publish_warehouse(
     patching = bool(patches) and path.is_file()  # (only an incremental gold run has patches)
     if copied is not None:
         copied()  # finished before the copy is patched, or removed when there is no patch
+    if attached and not patching:  # nothing to patch: no relation reads the copy any more
+        assert con is not None
+        con.execute(f"DETACH {BUILDING}")
+        attached = False
     if not prebuilt and not (patching and copied is not None):
         building.unlink(missing_ok=True)
     if not patching:  # the recomputed rows of a patched table are not the whole table
@@ -206,7 +229,7 @@ def publish_warehouse(
             # A patch writes a few MB: checkpointed once at the end instead of also midway when
             # the WAL passes DuckDB's 16 MB threshold (measured 0.82 -> 0.68 s at 1 M lines).
             connection.execute("SET checkpoint_threshold = '1GB'")
-        if not prebuilt:
+        if not prebuilt and not attached:
             connection.execute(f"ATTACH {quote(str(building))} AS {BUILDING}")
         try:
             rebuild = patching and not _holds(connection, tables)

@@ -51,8 +51,10 @@ from shelfwise.pipeline.maintenance import (
 from shelfwise.pipeline.publish import (
     Published,
     attach_build,
+    attach_copy,
     build_aside,
     copy_current,
+    previous_in_copy,
     publish_postgres,
     publish_warehouse,
     remove_stale_builds,
@@ -115,8 +117,10 @@ class RunContext:
     building: Path | None = None
     prebuilt: set[str] = field(default_factory=set)
     lock: threading.Lock = field(default_factory=threading.Lock)
-    # A daily run's copy of the current warehouse, made in the background (`copy_current`).
+    # A daily run's copy of the current warehouse, made in the background (`copy_current`),
+    # and whether it is attached to the engine's database (`attach_copy`).
     copy: Future[Path] | None = None
+    copy_attached: bool = False
     _background: ThreadPoolExecutor | None = None
 
     def in_background(self, work: Callable[[], T]) -> Future[T]:
@@ -536,6 +540,7 @@ def _gold(ctx: RunContext, changed: set[str], incremental_silver: bool) -> GoldP
         plan.reused.add("dim_date")
     if plan.since is None and ctx.copy is not None:  # a full build starts at the same path
         ctx.copy.result()
+    in_copy = _attach_copy(ctx) if plan.since is not None else set()
     if plan.calendar_grew or "locations" in changed:  # new days, or other holidays
         touched.add("dim_date")
 
@@ -568,13 +573,15 @@ def _gold(ctx: RunContext, changed: set[str], incremental_silver: bool) -> GoldP
                 return
             since = plan.since_for(table.recent_by)
             sql = table.recent_sql(ctx.engine.dialect, since)
-            rows = build_recent(ctx.engine, table.name, sql, table.recent_by, since)
+            previous = previous_in_copy(table.name) if table.name in in_copy else None
+            rows = build_recent(ctx.engine, table.name, sql, table.recent_by, since, previous)
             if rows is None:
                 step.rows_written = build_gold_table(ctx.engine, table)
                 step.detail["rebuilt"] = "the previous version has other columns"
             else:
                 step.rows_written = rows
                 step.detail["recomputed"] = plan.why
+                step.detail["previous rows"] = "warehouse copy" if previous else "lake"
 
         return work
 
@@ -582,6 +589,17 @@ def _gold(ctx: RunContext, changed: set[str], incremental_silver: bool) -> GoldP
     steps = _stage_steps("gold", [(t.name, frozenset(t.inputs), gold(t)) for t in GOLD_TABLES])
     ctx.steps_in_parallel(steps, _step_workers(ctx))
     return plan
+
+
+def _attach_copy(ctx: RunContext) -> set[str]:
+    """The tables of the warehouse copy a daily run on DuckDB attached for its gold to read the
+    previous versions from (none without a copy)."""
+    con = ctx.engine.duckdb_connection()
+    if ctx.copy is None or con is None:
+        return set()
+    held = attach_copy(con, ctx.copy.result())
+    ctx.copy_attached = True
+    return held
 
 
 def _checks(
@@ -706,6 +724,7 @@ def _publish(ctx: RunContext, plan: GoldPlan, changed: set[str]) -> None:
             unchanged=plan.reused | _unchanged_evaluation_tables(items, changed),
             prebuilt=ctx.prebuilt,
             copied=ctx.copy.result if ctx.copy is not None else None,
+            attached=ctx.copy_attached,
         )
         connection = engine.duckdb_connection()
         if recent and connection is not None and engine.parallel_steps:
@@ -722,7 +741,7 @@ def _publish(ctx: RunContext, plan: GoldPlan, changed: set[str]) -> None:
                 step.rows_written = lake_writes.result()
         else:
             step.rows_written = write_lake()
-            publish(con=connection if ctx.prebuilt else None)
+            publish(con=connection if ctx.prebuilt or ctx.copy_attached else None)
         step.detail = {"warehouse": str(ctx.settings.warehouse_path)}
         if recent:
             step.detail["patched"] = {name: f"{c} >= {d}" for name, (c, d) in recent.items()}
