@@ -548,7 +548,7 @@ def _gold(ctx: RunContext, changed: set[str], incremental_silver: bool) -> GoldP
         def work(step: StepSummary) -> None:
             step.detail = {"grain": table.grain}
             unchanged_inputs = plan.since is not None and not touched & set(table.inputs)
-            if unchanged_inputs and ctx.engine.load("gold", table.name):
+            if unchanged_inputs and _previous_version(ctx, table.name, in_copy):
                 plan.reused.add(table.name)
                 step.detail["reused"] = "none of its inputs changed"
                 return
@@ -589,6 +589,15 @@ def _gold(ctx: RunContext, changed: set[str], incremental_silver: bool) -> GoldP
     steps = _stage_steps("gold", [(t.name, frozenset(t.inputs), gold(t)) for t in GOLD_TABLES])
     ctx.steps_in_parallel(steps, _step_workers(ctx))
     return plan
+
+
+def _previous_version(ctx: RunContext, name: str, in_copy: set[str]) -> bool:
+    """Name the previous version of gold table `name` in the engine, from the attached copy
+    of the warehouse when it holds it, else from the lake; False when there is none."""
+    if name in in_copy:
+        ctx.engine.view(name, f"SELECT * FROM {previous_in_copy(name)}")
+        return True
+    return ctx.engine.load("gold", name)
 
 
 def _attach_copy(ctx: RunContext) -> set[str]:
