@@ -13,7 +13,13 @@ import pytest
 from shelfwise.config import Settings
 from shelfwise.pipeline import PipelineFailed, checks, run_pipeline
 from shelfwise.pipeline.lake import DeltaLake
-from shelfwise.pipeline.publish import Published, attach_copy, copy_current, publish_warehouse
+from shelfwise.pipeline.publish import (
+    Published,
+    attach_copy,
+    copy_current,
+    previous_path,
+    publish_warehouse,
+)
 from tests.pipeline.helpers import assert_same_gold, gold_frames
 from tests.pipeline.test_run import _add_orders, _store_counts
 
@@ -65,6 +71,26 @@ def test_patch_replaces_only_the_recent_rows(tmp_path: Path) -> None:
         "stock": [(date(2024, 1, 1), 5)],
     }
     assert not list(tmp_path.glob(".warehouse.duckdb.*"))  # nothing left aside
+
+
+def test_the_replaced_warehouse_is_kept_until_a_daily_run_copies_the_current_one(
+    tmp_path: Path,
+) -> None:
+    lake = DeltaLake(tmp_path / "lake")
+    path = tmp_path / "warehouse.duckdb"
+    for run, value in enumerate((1, 2, 3)):
+        lake.overwrite("gold", "sales", _rows([1], value))
+        publish_warehouse(path, lake, [SALES], run_id=f"run{run}", comments={})
+
+    assert _warehouse(path) == {"sales": [(date(2024, 1, 1), 3)]}
+    assert _warehouse(previous_path(path)) == {"sales": [(date(2024, 1, 1), 2)]}
+    assert sorted(f.name for f in tmp_path.iterdir() if f.is_file()) == [
+        "warehouse.duckdb",
+        "warehouse.previous.duckdb",
+    ]
+    # the next daily run deletes it beside silver and gold, not in its swap
+    building = copy_current(path, "run4")
+    assert building.is_file() and not previous_path(path).exists()
 
 
 def test_a_warehouse_missing_a_table_is_built_afresh_instead_of_patched(tmp_path: Path) -> None:

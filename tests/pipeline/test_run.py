@@ -12,7 +12,7 @@ from sqlalchemy import func, select, update
 from shelfwise.config import Settings
 from shelfwise.pipeline import PipelineFailed, recent_runs, run_pipeline, runner
 from shelfwise.pipeline.gold import GOLD_NAMES
-from shelfwise.pipeline.publish import copy_current
+from shelfwise.pipeline.publish import copy_current, previous_path
 from shelfwise.store.db import Database
 from shelfwise.store.inventory import LineRequest, place_order
 from shelfwise.store.models import Customer, Order, OrderLine, Product, StockLevel
@@ -162,6 +162,7 @@ def test_incremental_run_takes_only_changes_and_equals_a_full_rebuild(
     settings: Settings, store: Path, tmp_path: Path
 ) -> None:
     first = run_pipeline(settings)
+    published_first = settings.warehouse_path.stat().st_ino
     added = _add_orders(store, 5)
 
     second = run_pipeline(settings)
@@ -173,6 +174,7 @@ def test_incremental_run_takes_only_changes_and_equals_a_full_rebuild(
     assert second.rows_read < first.rows_read / 10
     daily = next(s for s in second.steps if s.name == "gold fct_inventory_daily")
     assert daily.detail["previous rows"] == "warehouse copy"  # its copy, to patch afterwards
+    assert previous_path(settings.warehouse_path).stat().st_ino == published_first
     incremental = gold_frames(settings.warehouse_path)
     assert len(incremental["fct_sales"]) == _store_counts(store)["order_lines"]
 

@@ -8,10 +8,13 @@ incremental run builds aside from a copy of the current file and replaces only r
 the large daily fact, instead of copying 50 M unchanged rows again; on the DuckDB engine it
 reads them from the engine's own tables while the lake is being written. A full build on the
 DuckDB engine starts the file in the gold stage and builds the daily fact straight into it.
+The file a publish replaced stays beside the new one as `warehouse.previous.duckdb` until the
+next run that publishes (`keep_previous`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 from collections.abc import Callable, Mapping, Sequence, Set
@@ -75,12 +78,32 @@ def build_aside(con: duckdb.DuckDBPyConnection, name: str, parts: Sequence[str])
     return target
 
 
+def previous_path(path: Path) -> Path:
+    """Where the warehouse `path` replaced by the last publish is kept (`keep_previous`)."""
+    return path.with_name(f"{path.stem}.previous{path.suffix}")
+
+
+def keep_previous(path: Path) -> None:
+    """Keep the warehouse about to be replaced as `previous_path` (a second name for the same
+    file), until the next publish: replacing the last name of a file frees its blocks inside
+    the swap, 0.15 s for 200 MB on a disk mounted with online discard (as cloud disks often
+    are), while a daily run deletes the older file on its background thread (`copy_current`)."""
+    previous = previous_path(path)
+    previous.unlink(missing_ok=True)  # (already gone after `copy_current`)
+    # (On a file system without hard links the swap frees the old file itself.)
+    if path.is_file():
+        with contextlib.suppress(OSError):
+            os.link(path, previous)
+
+
 def copy_current(path: Path, run_id: str) -> Path:
     """Copy the current warehouse to where run `run_id` builds the next one, for a daily run
-    to patch. Started early, beside silver and gold (the current file does not change while
-    the run holds the pipeline's lock): copying 200 MB took 0.07-0.3 s of the publish step."""
+    to patch, then delete the one before it (`keep_previous`). Started early, beside silver
+    and gold (the current file does not change while the run holds the pipeline's lock):
+    copying 200 MB took 0.07-0.3 s of the publish step."""
     building = building_path(path, run_id)
     shutil.copyfile(path, building)
+    previous_path(path).unlink(missing_ok=True)
     return building
 
 
@@ -257,6 +280,7 @@ def publish_warehouse(
             return
         lake_written()
         _fsync(building)
+        keep_previous(path)
         building.replace(path)  # atomic rename: readers see old or new, never half
         _fsync(path.parent)
     finally:
