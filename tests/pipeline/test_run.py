@@ -314,6 +314,25 @@ def test_daily_reconciliation_finds_a_recomputed_day_that_differs_from_the_store
     assert settings.warehouse_path.stat().st_ino == inode
 
 
+def test_daily_run_builds_a_warehouse_of_an_older_release_afresh(
+    settings: Settings, store: Path, tmp_path: Path
+) -> None:
+    """A warehouse written by a release with fewer tables (one dropped here) is neither patched
+    nor read by gold: the daily run builds it afresh, the same as a rebuild from scratch."""
+    run_pipeline(settings)
+    with duckdb.connect(str(settings.warehouse_path)) as con:
+        con.execute("DROP TABLE mart_supplier_scorecard")
+    _add_orders(store, 2)
+
+    run = run_pipeline(settings)
+
+    daily = next(s for s in run.steps if s.name == "gold fct_inventory_daily")
+    assert daily.detail["previous rows"] == "lake"
+    rebuilt = settings_for(tmp_path / "rebuilt", store)
+    run_pipeline(rebuilt, full=True)
+    assert_same_gold(gold_frames(settings.warehouse_path), gold_frames(rebuilt.warehouse_path))
+
+
 def test_failed_step_keeps_the_last_good_warehouse(settings: Settings, store: Path) -> None:
     run_pipeline(settings)
     before = gold_frames(settings.warehouse_path)

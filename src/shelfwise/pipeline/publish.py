@@ -116,6 +116,10 @@ def attach_copy(con: duckdb.DuckDBPyConnection, building: Path) -> set[str]:
     return _held(con)
 
 
+def detach_copy(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute(f"DETACH {BUILDING}")
+
+
 def previous_in_copy(name: str) -> str:
     """The relation of table `name` in the attached copy (`attach_copy`)."""
     return f"{BUILDING}.main.{name}"
@@ -237,7 +241,7 @@ def publish_warehouse(
         copied()  # finished before the copy is patched, or removed when there is no patch
     if attached and not patching:  # nothing to patch: no relation reads the copy any more
         assert con is not None
-        con.execute(f"DETACH {BUILDING}")
+        detach_copy(con)
         attached = False
     if not prebuilt and not (patching and copied is not None):
         building.unlink(missing_ok=True)

@@ -54,6 +54,7 @@ from shelfwise.pipeline.publish import (
     attach_copy,
     build_aside,
     copy_current,
+    detach_copy,
     previous_in_copy,
     publish_postgres,
     publish_warehouse,
@@ -602,11 +603,16 @@ def _previous_version(ctx: RunContext, name: str, in_copy: set[str]) -> bool:
 
 def _attach_copy(ctx: RunContext) -> set[str]:
     """The tables of the warehouse copy a daily run on DuckDB attached for its gold to read the
-    previous versions from (none without a copy)."""
+    previous versions from (none without a copy). A copy without every table this release
+    publishes is not used: publishing builds that warehouse afresh, from relations that must
+    not read the file it replaces."""
     con = ctx.engine.duckdb_connection()
     if ctx.copy is None or con is None:
         return set()
     held = attach_copy(con, ctx.copy.result())
+    if not {item.name for item in warehouse_tables(ctx.engine.lake.exists)} <= held:
+        detach_copy(con)
+        return set()
     ctx.copy_attached = True
     return held
 
