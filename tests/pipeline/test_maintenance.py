@@ -10,12 +10,13 @@ from typing import Any
 
 import duckdb
 import pyarrow as pa
+import pytest
 from deltalake import DeltaTable
 from typer.testing import CliRunner
 
 from shelfwise.cli import app
 from shelfwise.config import Settings
-from shelfwise.pipeline import maintain_pipeline_lake, run_pipeline
+from shelfwise.pipeline import maintain_pipeline_lake, maintenance, run_pipeline
 from shelfwise.pipeline.lake import DeltaLake, lake_root
 from shelfwise.pipeline.maintenance import MARKER, maintain_lake, maintenance_due
 from shelfwise.pipeline.runlog import RunSummary
@@ -68,6 +69,22 @@ def test_small_files_are_compacted_and_unused_files_vacuumed(tmp_path: Path) -> 
     assert (tmp_path / MARKER).exists()
 
 
+def test_a_log_is_checkpointed_once_enough_commits_follow_the_last_checkpoint(
+    tmp_path: Path,
+) -> None:
+    lake = DeltaLake(tmp_path / "lake")
+    lake.overwrite("bronze", "raw_things", _reader([0]))
+    for value in range(1, 12):  # versions 1-11
+        lake.append("bronze", "raw_things", _reader([value]))
+
+    assert lake.checkpoint("bronze", "raw_things", every=10)
+    assert not lake.checkpoint("bronze", "raw_things", every=10)  # nothing since
+    log = lake.path("bronze", "raw_things") / "_delta_log"
+    assert (log / "00000000000000000011.checkpoint.parquet").is_file()
+    reopened = DeltaLake(tmp_path / "lake")  # reads the checkpoint, then no commit after it
+    assert _ids(reopened, "bronze", "raw_things") == list(range(12))
+
+
 def test_the_retention_keeps_recent_versions_readable(tmp_path: Path) -> None:
     lake = DeltaLake(tmp_path)
     lake.overwrite("gold", "t", _reader([1]))
@@ -116,6 +133,35 @@ def test_a_run_maintains_the_lake_when_due_and_stays_correct(
     third = run_pipeline(settings, options=options)  # watermarks from the compacted files
     extracted = next(s for s in third.steps if s.name == "extract order_lines")
     assert extracted.rows_written == 2  # the watermark came from the compacted files' stats
+    rebuilt = settings_for(tmp_path / "rebuilt", store)
+    run_pipeline(rebuilt, full=True)
+    assert_same_gold(gold_frames(settings.warehouse_path), gold_frames(rebuilt.warehouse_path))
+
+
+def test_a_run_compacts_the_tables_it_appended_to_between_maintenances(
+    settings: Settings, store: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Between weekly maintenances, a daily run compacts the lake tables it appended to once
+    they reach the threshold, and checkpoints their logs (each daily run adds a file and a
+    commit to them, and the next reads them all)."""
+    options = PipelineSettings(pipeline_compact_min_files=2)
+    monkeypatch.setattr(maintenance, "CHECKPOINT_EVERY", 2)
+    run_pipeline(settings, options=options)
+    lake = DeltaLake(lake_root(settings.resolved_lake_uri))
+    _add_orders(store, 2)
+
+    second = run_pipeline(settings, options=options)
+
+    done = _step(second, "maintain")
+    assert done["due"].startswith("no: last") and int(done["files_compacted"]) >= 4
+    # the load, the append and the compaction: three commits, summed up in a checkpoint
+    assert int(done["log_checkpoints"]) >= 4
+    for layer, table in [("bronze", "raw_order_lines"), ("silver", "stg_order_lines")]:
+        assert len(lake.files(layer, table) or []) == 1, table  # first load + append, merged
+    _add_orders(store, 2)
+    third = run_pipeline(settings, options=options)
+    extracted = next(s for s in third.steps if s.name == "extract order_lines")
+    assert extracted.rows_written == 2
     rebuilt = settings_for(tmp_path / "rebuilt", store)
     run_pipeline(rebuilt, full=True)
     assert_same_gold(gold_frames(settings.warehouse_path), gold_frames(rebuilt.warehouse_path))

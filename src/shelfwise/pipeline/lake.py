@@ -56,6 +56,14 @@ def _commit_stamp(table: Path, version: int) -> int | None:
         return None
 
 
+def _last_checkpoint(table: Path) -> int:
+    """The version of the table's last log checkpoint (-1: none yet)."""
+    try:
+        return int(json.loads((table / "_delta_log" / "_last_checkpoint").read_text())["version"])
+    except (FileNotFoundError, ValueError, KeyError):
+        return -1
+
+
 def _add_actions(opened: DeltaTable) -> pa.Table:
     """The log's file list with per-file statistics. Read through the Arrow stream interface:
     `pa.table(...)` first asks whether it got a pandas frame, and importing pandas for that
@@ -189,6 +197,12 @@ class Lake(ABC):
         ones (same rows, new version); returns the files replaced."""
         del layer, table, min_files
         return 0
+
+    def checkpoint(self, layer: str, table: str, every: int) -> bool:
+        """Sum up the table's log once `every` commits were made since it last was, if the
+        format keeps a log; returns whether it did."""
+        del layer, table, every
+        return False
 
     def check_format(self, layer: str, table: str) -> None:
         folder = self.path(layer, table)
@@ -330,6 +344,15 @@ class DeltaLake(Lake):
             retention_hours=retain_hours, dry_run=False, enforce_retention_duration=False
         )
         return len(removed)
+
+    def checkpoint(self, layer: str, table: str, every: int) -> bool:
+        """Opening a table replays every commit after its last checkpoint (1-2 ms with none,
+        10-13 ms with 40), and `deltalake` writes one only every 100 commits by itself."""
+        opened = self._table(layer, table)
+        if opened is None or opened.version() - _last_checkpoint(self.path(layer, table)) < every:
+            return False
+        opened.create_checkpoint()
+        return True
 
     def compact(self, layer: str, table: str, min_files: int) -> int:
         opened = self._table(layer, table)

@@ -47,6 +47,7 @@ from shelfwise.pipeline.maintenance import (
     last_maintained,
     maintain_if_due,
     maintain_with,
+    tidy_appended,
 )
 from shelfwise.pipeline.publish import (
     Published,
@@ -122,6 +123,8 @@ class RunContext:
     # and whether it is attached to the engine's database (`attach_copy`).
     copy: Future[Path] | None = None
     copy_attached: bool = False
+    # Lake tables (layer, name) this run appended rows to (`tidy_appended`).
+    appended: set[tuple[str, str]] = field(default_factory=set)
     _background: ThreadPoolExecutor | None = None
 
     def in_background(self, work: Callable[[], T]) -> Future[T]:
@@ -289,6 +292,8 @@ def _extract(ctx: RunContext, full: bool) -> int:
                     source_reads=source_reads,
                 )
             step.rows_read, step.rows_written = result.rows_read, result.rows_written
+            if result.rows_written and result.watermark is not None:
+                ctx.appended.add((table.layer, table.raw))
             step.detail = {"since": result.watermark or "full load"}
             return result.rows_written
 
@@ -369,6 +374,7 @@ def _silver(ctx: RunContext, has_previous_quarantine: bool) -> set[str]:
                     step.rows_written = engine.save_changes(
                         layer, table.staged, f"_upsert_{table.name}", table.key
                     )
+                    ctx.appended.add((layer, table.staged))
                     engine.drop(f"_upsert_{table.name}")
                 else:
                     step.rows_written = engine.save(layer, table.staged)
@@ -787,6 +793,16 @@ def _maintain(ctx: RunContext) -> None:
             step.detail = {
                 "due": f"no: {when}, every {every} hours" if every else "only when asked"
             }
+            try:
+                tidied = tidy_appended(lake, ctx.appended, ctx.options)
+            except Exception as exc:
+                step.status = "failed"
+                step.error = f"{type(exc).__name__}: {exc}"
+                return
+            if tidied.files_compacted:
+                step.detail["files_compacted"] = tidied.files_compacted
+            if tidied.checkpoints:
+                step.detail["log_checkpoints"] = tidied.checkpoints
             return
         step.detail = {
             "tables": result.tables,
