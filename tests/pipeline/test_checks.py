@@ -7,11 +7,12 @@ and by a plain GROUP BY on Spark; both must flag the same rows.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from datetime import date
 from pathlib import Path
 
 import pytest
 
-from shelfwise.pipeline.checks import CheckResult, structural_checks
+from shelfwise.pipeline.checks import CheckResult, first_unreconciled_day, structural_checks
 from shelfwise.pipeline.engines import open_engine
 from shelfwise.pipeline.engines.base import Engine
 from shelfwise.pipeline.gold import gold_table
@@ -152,3 +153,25 @@ def test_a_span_too_long_for_day_bitmaps_is_checked_by_the_whole_key(engine: Eng
     unique = next(r for r in structural_checks(engine, (DAILY,)) if r.check == "unique")
 
     assert unique.failing == 1 and "values of (product_id, location_id, date)" in unique.detail
+
+
+def test_the_first_unreconciled_day_is_that_of_a_line_changed_after_the_last_cutoff(
+    engine: Engine,
+) -> None:
+    """A line changed after the previous run's reconciliation cutoff was not reconciled by it:
+    a daily run starts its reconciliation at that line's order day if it is earlier."""
+    engine.materialize(
+        "stg_orders",
+        "SELECT * FROM (VALUES (1, CAST('2024-03-01 09:00:00' AS TIMESTAMP)), "
+        "(2, CAST('2024-03-04 23:58:00' AS TIMESTAMP)), "
+        "(3, CAST('2024-03-05 08:00:00' AS TIMESTAMP))) t(order_id, ordered_at)",
+    )
+    engine.materialize(
+        "stg_order_lines",
+        "SELECT * FROM (VALUES (10, 1, CAST('2024-03-01 09:00:00' AS TIMESTAMP)), "
+        "(20, 2, CAST('2024-03-04 23:58:00' AS TIMESTAMP)), "
+        "(30, 3, CAST('2024-03-05 08:00:00' AS TIMESTAMP))) t(order_line_id, order_id, updated_at)",
+    )
+
+    assert first_unreconciled_day(engine, "2024-03-04 23:55:00.000000") == date(2024, 3, 4)
+    assert first_unreconciled_day(engine, "2024-03-05 08:00:00.000000") is None

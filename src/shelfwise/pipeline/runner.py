@@ -125,6 +125,8 @@ class RunContext:
     copy_attached: bool = False
     # Lake tables (layer, name) this run appended rows to (`tidy_appended`).
     appended: set[tuple[str, str]] = field(default_factory=set)
+    # The previous run's reconciliation cutoff: the order lines' extraction watermark.
+    reconciled_before: str | None = None
     _background: ThreadPoolExecutor | None = None
 
     def in_background(self, work: Callable[[], T]) -> Future[T]:
@@ -294,6 +296,8 @@ def _extract(ctx: RunContext, full: bool) -> int:
             step.rows_read, step.rows_written = result.rows_read, result.rows_written
             if result.rows_written and result.watermark is not None:
                 ctx.appended.add((table.layer, table.raw))
+            if table.name == "order_lines":
+                ctx.reconciled_before = result.watermark
             step.detail = {"since": result.watermark or "full load"}
             return result.rows_written
 
@@ -902,7 +906,12 @@ def _run(
         }
         sales_from = None
         if "fct_sales" in recent and plan.since is not None:
-            sales_from = plan.since
+            pending = (
+                gold_checks.first_unreconciled_day(engine, ctx.reconciled_before)
+                if ctx.reconciled_before is not None
+                else None
+            )
+            sales_from = plan.since if pending is None else min(plan.since, pending)
         _checks(ctx, _reconciliation_cutoff(ctx), recent, sales_from, plan.reused)
         _publish(ctx, plan, changed)
         _maintain(ctx)
