@@ -787,32 +787,26 @@ def _maintain(ctx: RunContext) -> None:
         lake, every = ctx.engine.lake, ctx.options.pipeline_maintenance_hours
         try:
             result = maintain_if_due(lake, ctx.options, ctx.started)
+            # (not due: tidy the tables this run appended to instead)
+            tidied = tidy_appended(lake, ctx.appended, ctx.options) if result is None else None
         except Exception as exc:
             step.status = "failed"
             step.error = f"{type(exc).__name__}: {exc}"
             return
-        if result is None:
-            last = last_maintained(lake)
-            when = f"last {last:%Y-%m-%d %H:%M} UTC" if last else "never"
+        if result is not None:
             step.detail = {
-                "due": f"no: {when}, every {every} hours" if every else "only when asked"
+                "tables": result.tables,
+                "files_compacted": result.files_compacted,
+                "files_removed": result.files_removed,
             }
-            try:
-                tidied = tidy_appended(lake, ctx.appended, ctx.options)
-            except Exception as exc:
-                step.status = "failed"
-                step.error = f"{type(exc).__name__}: {exc}"
-                return
-            if tidied.files_compacted:
-                step.detail["files_compacted"] = tidied.files_compacted
-            if tidied.checkpoints:
-                step.detail["log_checkpoints"] = tidied.checkpoints
             return
-        step.detail = {
-            "tables": result.tables,
-            "files_compacted": result.files_compacted,
-            "files_removed": result.files_removed,
-        }
+        last = last_maintained(lake)
+        when = f"last {last:%Y-%m-%d %H:%M} UTC" if last else "never"
+        step.detail = {"due": f"no: {when}, every {every} hours" if every else "only when asked"}
+        if tidied is not None and tidied.files_compacted:
+            step.detail["files_compacted"] = tidied.files_compacted
+        if tidied is not None and tidied.checkpoints:
+            step.detail["log_checkpoints"] = tidied.checkpoints
 
     ctx.step("maintain", work)
 
