@@ -267,10 +267,13 @@ def _inventory_days(
     """Each span of `spans` repeated over its days; only days from `first` to `last`
     ('YYYY-MM-DD', inclusive) when given."""
     lo, hi, within = "q.date", "q.span_end", ""
+    month = "CAST(date_trunc('month', CAST(day AS DATE)) AS DATE)"
     if first is not None and last is not None:
         lo = f"GREATEST(q.date, CAST('{first}' AS DATE))"
         hi = f"LEAST(q.span_end, CAST('{last}' AS DATE))"
         within = f"WHERE q.date <= CAST('{last}' AS DATE) AND q.span_end >= CAST('{first}' AS DATE)"
+        if first[:7] == last[:7]:  # one month: the same for every row
+            month = f"CAST('{first[:7]}-01' AS DATE)"
     return f"""SELECT
   CAST(day AS DATE) AS date, product_id, location_id,
   CAST(CASE WHEN CAST(day AS DATE) = date THEN units_sold ELSE 0 END AS INTEGER) AS units_sold,
@@ -281,7 +284,7 @@ def _inventory_days(
   CAST(unit_price AS DECIMAL(12,2)) AS unit_price,
   CAST(promo_discount AS DOUBLE) AS promo_discount,
   product_key,
-  CAST(date_trunc('month', CAST(day AS DATE)) AS DATE) AS month
+  {month} AS month
 FROM (SELECT q.*, {d.day_series(lo, hi)} AS day FROM {spans} q {within}) expanded
 """
 

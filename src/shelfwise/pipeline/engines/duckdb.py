@@ -24,9 +24,11 @@ DUCKDB_DIALECT = Dialect(
     add_days=lambda day, n: f"CAST(({day}) + ({n}) AS DATE)",
     days_between=lambda start, end: f"date_diff('day', {start}, {end})",
     full_match=lambda text, pattern: f"regexp_full_match({text}, '{pattern}')",
+    # day numbers added to the first day: a series of timestamps cast back to dates took twice
+    # as long to expand the daily fact (2.7 against 1.1-1.2 s for 52 M rows)
     day_series=lambda first, last: (
-        f"unnest(generate_series(CAST({first} AS TIMESTAMP), CAST({last} AS TIMESTAMP), "
-        "INTERVAL 1 DAY))"
+        f"CAST({first} AS DATE) + CAST(unnest(range(date_diff('day', CAST({first} AS DATE), "
+        f"CAST({last} AS DATE)) + 1)) AS INTEGER)"
     ),
     # a bitmap of the group's days: ~100 bytes per group instead of a row per key in a hash
     distinct_days=lambda day, first, span: (
