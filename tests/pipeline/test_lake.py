@@ -10,6 +10,7 @@ from pathlib import Path
 
 import duckdb
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 from deltalake import DeltaTable
 
@@ -36,6 +37,26 @@ def test_delta_lake_appends_overwrites_and_keeps_versions(tmp_path: Path) -> Non
     assert table.version() == 2 and table.to_pyarrow_table()["id"].to_pylist() == [9]
     table.load_as_version(1)  # time travel
     assert sorted(table.to_pyarrow_table()["id"].to_pylist()) == [1, 2, 3]
+
+
+def test_every_delta_write_compresses_its_files(tmp_path: Path) -> None:
+    """Writer properties replace all of `deltalake`'s defaults, Snappy included."""
+    lake = DeltaLake(tmp_path)
+    lake.overwrite("silver", "stg_x", _reader(list(range(1000))))
+    lake.append("silver", "stg_x", _reader([1000]))
+    changes = pa.table({"id": pa.array([5, 2000], pa.int64()), "_delete": [False, False]})
+    lake.upsert(
+        "silver",
+        "stg_x",
+        pa.RecordBatchReader.from_batches(changes.schema, changes.to_batches()),
+        ("id",),
+    )
+    lake.compact("silver", "stg_x", min_files=2)
+    files = lake.files("silver", "stg_x") or []
+    assert files
+    codecs = {pq.ParquetFile(f).metadata.row_group(0).column(0).compression for f in files}
+    assert codecs == {"SNAPPY"}
+    assert lake.row_count("silver", "stg_x") == 1002
 
 
 def test_parquet_lake_switches_versions_atomically(tmp_path: Path) -> None:

@@ -21,7 +21,7 @@ import shutil
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -35,6 +35,7 @@ LAYERS = ("bronze", "silver", "gold", "eval")
 POINTER = "_current.json"
 KEEP_VERSIONS = 3
 ROW_GROUP_ROWS = 122_880
+LAKE_COMPRESSION: Final = "SNAPPY"  # what Delta and Spark write by default, and BI tools read
 # Compaction merges files below this size (an incremental run's appends, a few hundred kB each)
 # and leaves a full load's files (~100 MB, the writer's target) as they are.
 COMPACT_TARGET_BYTES = 32 * 1024 * 1024
@@ -74,10 +75,15 @@ def _add_actions(opened: DeltaTable) -> pa.Table:
 def _writer_properties() -> WriterProperties:
     """Row groups of DuckDB's size instead of the writer's default of 1 M rows: a reader skips
     row groups by their statistics (a watermark, a key range, a run's `_extracted_at`), and
-    one of a million rows is rarely skippable."""
+    one of a million rows is rarely skippable.
+
+    Snappy said again: properties given replace all of `deltalake`'s defaults, and the Parquet
+    writer's own is no compression (the daily fact's files took 78 MB instead of 36 MB, for
+    the same CPU time).
+    """
     from deltalake import WriterProperties
 
-    return WriterProperties(max_row_group_size=ROW_GROUP_ROWS)
+    return WriterProperties(max_row_group_size=ROW_GROUP_ROWS, compression=LAKE_COMPRESSION)
 
 
 class LakeFormatError(RuntimeError):
