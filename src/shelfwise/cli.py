@@ -11,7 +11,7 @@ app = typer.Typer(
     help="Retail inventory management and demand forecasting.",
     no_args_is_help=True,
     add_completion=False,
-    rich_markup_mode="rich",
+    rich_markup_mode="markdown",
 )
 register_all(app)
 

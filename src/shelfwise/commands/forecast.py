@@ -97,8 +97,9 @@ def train(
     calibration: int = CalibrationOption,
     fmt: OutputFormat = FormatOption,
 ) -> None:
-    """Backtest every candidate on the gold data, register the result, and make it champion
-    only if it beats the current champion on the same backtest windows."""
+    """Backtest every candidate, register the result, and make it champion if it wins.
+
+    It wins when it beats the current champion on the same backtest windows."""
     from shelfwise.forecast.service import train_and_register
 
     with _friendly(), _stages() as progress:

@@ -93,8 +93,10 @@ def run(
         EngineChoice.DUCKDB, "--engine", help="duckdb (in process) or spark (SHELFWISE_SPARK_*)"
     ),
 ) -> None:
-    """Extract changed rows from the operational store, rebuild silver and gold, check them,
-    and publish the warehouse (atomically: readers never see half of it)."""
+    """Extract changed rows, rebuild silver and gold, check them and publish the warehouse.
+
+    Publishing is atomic: readers never see half a warehouse, and a failed run leaves the last
+    good one in place."""
     from shelfwise.pipeline import PipelineBusy, PipelineFailed, run_pipeline
 
     current, options = settings(), _options()
@@ -180,9 +182,10 @@ def maintain(
         "SHELFWISE_PIPELINE_RETAIN_HOURS, 168); versions older than that stop being readable",
     ),
 ) -> None:
-    """Compact lake tables split into many small files and delete the files old table versions
-    no longer need. Runs do this by themselves too, weekly (SHELFWISE_PIPELINE_MAINTENANCE_HOURS;
-    0 leaves it to this command)."""
+    """Compact lake tables split into many small files; delete files no version needs.
+
+    Runs do this by themselves too, weekly (SHELFWISE_PIPELINE_MAINTENANCE_HOURS; 0 leaves it
+    to this command)."""
     from shelfwise.pipeline import PipelineBusy, maintain_pipeline_lake
     from shelfwise.pipeline.maintenance import MaintenanceFailed
 
