@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, make_url
 
 from shelfwise.pipeline import catalog
 from shelfwise.pipeline.catalog import (
@@ -16,7 +16,7 @@ from shelfwise.pipeline.catalog import (
     snapshot_path,
     source_tables,
 )
-from shelfwise.pipeline.duckdb_support import sqlite_database, url_backend
+from shelfwise.pipeline.duckdb_support import libpq_dsn, sqlite_database, url_backend
 
 
 def test_snapshot_gives_the_derived_catalog(tmp_path: Path) -> None:
@@ -83,3 +83,25 @@ def test_sqlite_urls_read_as_sqlalchemy_reads_them(url: str) -> None:
 )
 def test_backend_of_other_urls(url: str) -> None:
     assert url_backend(url) == make_url(url).get_backend_name()
+
+
+def test_libpq_connection_strings_keep_spaces_and_quotes() -> None:
+    from psycopg.conninfo import conninfo_to_dict
+
+    from shelfwise.pipeline.publish import _libpq
+
+    password = "p w'd\\x"
+    url = URL.create(
+        "postgresql+psycopg", "shop", password, "127.0.0.1", 5433, "lake db"
+    ).render_as_string(hide_password=False)
+    expected = {
+        "host": "127.0.0.1",
+        "port": "5433",
+        "user": "shop",
+        "password": password,
+        "dbname": "lake db",
+    }
+    assert conninfo_to_dict(libpq_dsn(url)) == expected
+    assert conninfo_to_dict(_libpq(url)) == expected
+    with pytest.raises(ValueError, match="must be a PostgreSQL URL"):
+        _libpq("sqlite:///x.db")

@@ -85,7 +85,9 @@ def quote(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
-def _libpq(url: str) -> str:
+def libpq_dsn(url: str) -> str:
+    """The libpq connection string DuckDB's postgres extension takes for a SQLAlchemy URL;
+    values are quoted, so a password with a space or a quote survives."""
     from sqlalchemy.engine import make_url
 
     parsed = make_url(url)
@@ -96,7 +98,12 @@ def _libpq(url: str) -> str:
         "password": parsed.password,
         "dbname": parsed.database,
     }
-    return " ".join(f"{k}={v}" for k, v in parts.items() if v not in (None, ""))
+    return " ".join(f"{k}={_libpq_value(v)}" for k, v in parts.items() if v not in (None, ""))
+
+
+def _libpq_value(value: object) -> str:
+    escaped = str(value).replace("\\", "\\\\").replace("'", "\\'")
+    return f"'{escaped}'"
 
 
 def _mysql(url: str) -> str:
@@ -157,7 +164,7 @@ def attach_source(con: duckdb.DuckDBPyConnection, url: str, alias: str = "src") 
     backend = parsed.get_backend_name()
     if backend == "postgresql":
         load_extension(con, "postgres")
-        con.execute(f"ATTACH {quote(_libpq(url))} AS {alias} (TYPE postgres, READ_ONLY)")
+        con.execute(f"ATTACH {quote(libpq_dsn(url))} AS {alias} (TYPE postgres, READ_ONLY)")
         return "postgres"
     if backend in ("mysql", "mariadb"):
         load_extension(con, "mysql")

@@ -26,6 +26,7 @@ import duckdb
 from shelfwise.pipeline.duckdb_support import (
     connect,
     create_table_from_arrow,
+    libpq_dsn,
     load_extension,
     quote,
 )
@@ -341,14 +342,7 @@ def _libpq(url: str) -> str:
             "SHELFWISE_WAREHOUSE_URL must be a PostgreSQL URL (postgresql://user@host/db), "
             f"got {parsed.render_as_string(hide_password=True)!r}"
         )
-    parts = {
-        "host": parsed.host,
-        "port": parsed.port,
-        "user": parsed.username,
-        "password": parsed.password,
-        "dbname": parsed.database,
-    }
-    return " ".join(f"{k}={v}" for k, v in parts.items() if v not in (None, ""))
+    return libpq_dsn(parsed.render_as_string(hide_password=False))
 
 
 def publish_postgres(
