@@ -143,16 +143,19 @@ def test_an_empty_daily_fact_passes(engine: Engine) -> None:
     assert all(r.passed for r in structural_checks(engine, (DAILY,)))
 
 
-def test_a_span_too_long_for_day_bitmaps_is_checked_by_the_whole_key(engine: Engine) -> None:
-    # 34 years of days: beyond MAX_BITMAP_DAYS, so the plain GROUP BY counts the repeat
-    engine.materialize(
-        "fct_inventory_daily",
-        _daily([(1, 10, "1990-01-01"), (1, 10, "2024-02-01"), (1, 10, "2024-02-01")]),
-    )
+def test_days_are_told_apart_across_blocks_of_the_bitmap(engine: Engine) -> None:
+    # offsets from the first day 2024-01-01: 62 (2024-03-03) ends the first block of 63 days,
+    # 63 (2024-03-04) starts the second; 34 years later is a block of its own
+    days = ["2024-01-01", "2024-03-03", "2024-03-04", "2058-01-01"]
+    sound = [(1, 10, d) for d in days]
+    engine.materialize("fct_inventory_daily", _daily(sound))
+    assert _by_check(structural_checks(engine, (DAILY,)))["unique"] == 0
 
-    unique = next(r for r in structural_checks(engine, (DAILY,)) if r.check == "unique")
-
-    assert unique.failing == 1 and "values of (product_id, location_id, date)" in unique.detail
+    for repeated in ("2024-03-03", "2024-03-04", "2058-01-01"):
+        engine.materialize("fct_inventory_daily", _daily([*sound, (1, 10, repeated)]))
+        unique = next(r for r in structural_checks(engine, (DAILY,)) if r.check == "unique")
+        assert unique.failing == 1, repeated
+        assert "date" in unique.detail and "more than once" in unique.detail
 
 
 def test_the_first_unreconciled_day_is_that_of_a_line_changed_after_the_last_cutoff(

@@ -21,14 +21,24 @@ if TYPE_CHECKING:
 
 
 @dataclass(frozen=True)
+class DayBitmap:
+    """How an engine counts the distinct days of a group cheaply: a bit per day of a block of
+    `block` days. `offset(day column, first day 'YYYY-MM-DD')` is the day's offset from the
+    first day (an integer); `distinct(bit)` an aggregate counting the distinct values of `bit`
+    (0 to `block` - 1) in a group."""
+
+    offset: Callable[[str, str], str]
+    distinct: Callable[[str], str]
+    block: int
+
+
+@dataclass(frozen=True)
 class Dialect:
     add_days: Callable[[str, str], str]  # (date, n) -> date n days later
     days_between: Callable[[str, str], str]  # (start, end) -> whole days from start to end
     full_match: Callable[[str, str], str]  # (text, regex without backslashes) -> boolean
     day_series: Callable[[str, str], str]  # (first, last) -> one output row per day (select list)
-    # (day column, first day 'YYYY-MM-DD', days after it) -> an aggregate counting the
-    # distinct days in a group, cheaply; None where the engine has no such spelling.
-    distinct_days: Callable[[str, str, int], str] | None = None
+    day_bitmap: DayBitmap | None = None  # None where the engine has no such spelling
 
 
 class Engine(ABC):

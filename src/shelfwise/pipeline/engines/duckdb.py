@@ -15,7 +15,7 @@ import duckdb
 import pyarrow as pa
 
 from shelfwise.pipeline.duckdb_support import connect, create_table_from_arrow, quote
-from shelfwise.pipeline.engines.base import Dialect, Engine
+from shelfwise.pipeline.engines.base import DayBitmap, Dialect, Engine
 from shelfwise.pipeline.extract import BATCH_ROWS
 from shelfwise.pipeline.lake import DeltaLake
 from shelfwise.pipeline.settings import PipelineSettings
@@ -30,9 +30,12 @@ DUCKDB_DIALECT = Dialect(
         f"CAST({first} AS DATE) + CAST(unnest(range(date_diff('day', CAST({first} AS DATE), "
         f"CAST({last} AS DATE)) + 1)) AS INTEGER)"
     ),
-    # a bitmap of the group's days: ~100 bytes per group instead of a row per key in a hash
-    distinct_days=lambda day, first, span: (
-        f"bit_count(bitstring_agg(date_diff('day', DATE '{first}', {day}), 0, {span}))"
+    # the days of a block of 63 as the bits of one BIGINT (all but its sign): a fixed-size
+    # state per group instead of a row per key in a hash
+    day_bitmap=DayBitmap(
+        offset=lambda day, first: f"CAST({day} - DATE '{first}' AS INTEGER)",
+        distinct=lambda bit: f"bit_count(bit_or(CAST(1 AS BIGINT) << ({bit})))",
+        block=63,
     ),
 )
 
