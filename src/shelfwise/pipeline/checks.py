@@ -65,7 +65,8 @@ def _unique_query(
     return (
         f"FROM (SELECT COUNT({day}) - {distinct} AS repeated FROM ({offsets} FROM {rows}) o "
         f"GROUP BY {groups}, _offset // {bitmap.block}) d WHERE repeated > 0",
-        f"blocks of {bitmap.block} days of a ({groups}) with a {day} that appears more than once",
+        f"({groups}) groups with a {day} that appears more than once (counted per block of "
+        f"{bitmap.block} days)",
     )
 
 

@@ -77,9 +77,9 @@ def _writer_properties() -> WriterProperties:
     row groups by their statistics (a watermark, a key range, a run's `_extracted_at`), and
     one of a million rows is rarely skippable.
 
-    Snappy said again: properties given replace all of `deltalake`'s defaults, and the Parquet
-    writer's own is no compression (the daily fact's files took 78 MB instead of 36 MB, for
-    the same CPU time).
+    The codec is named because properties given replace all of `deltalake`'s defaults, and the
+    Parquet writer's own is no compression (the daily fact's files took 78 MB instead of 36 MB,
+    for the same CPU time).
     """
     from deltalake import WriterProperties
 
