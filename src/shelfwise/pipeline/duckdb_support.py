@@ -14,11 +14,15 @@ import shutil
 import tempfile
 import uuid
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import unquote
 
 import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import URL
 
 SCANNERS = {"sqlite": "sqlite_scanner", "postgres": "postgres_scanner", "mysql": "mysql_scanner"}
 
@@ -85,12 +89,12 @@ def quote(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
-def libpq_dsn(url: str) -> str:
+def libpq_dsn(url: str | URL) -> str:
     """The libpq connection string DuckDB's postgres extension takes for a SQLAlchemy URL;
     values are quoted, so a password with a space or a quote survives."""
     from sqlalchemy.engine import make_url
 
-    parsed = make_url(url)
+    parsed = make_url(url)  # (a URL already parsed is taken as it is)
     parts = {
         "host": parsed.host,
         "port": parsed.port,

@@ -342,7 +342,7 @@ def _libpq(url: str) -> str:
             "SHELFWISE_WAREHOUSE_URL must be a PostgreSQL URL (postgresql://user@host/db), "
             f"got {parsed.render_as_string(hide_password=True)!r}"
         )
-    return libpq_dsn(parsed.render_as_string(hide_password=False))
+    return libpq_dsn(parsed)
 
 
 def publish_postgres(

@@ -44,6 +44,7 @@ from shelfwise.pipeline.gold_incremental import (
 from shelfwise.pipeline.lake import DeltaLake, lake_root
 from shelfwise.pipeline.maintenance import (
     MaintenanceResult,
+    Tidied,
     last_maintained,
     maintain_if_due,
     maintain_with,
@@ -785,10 +786,11 @@ def _maintain(ctx: RunContext) -> None:
 
     def work(step: StepSummary) -> None:
         lake, every = ctx.engine.lake, ctx.options.pipeline_maintenance_hours
+        tidied = Tidied(files_compacted=0, checkpoints=0)
         try:
             result = maintain_if_due(lake, ctx.options, ctx.started)
-            # (not due: tidy the tables this run appended to instead)
-            tidied = tidy_appended(lake, ctx.appended, ctx.options) if result is None else None
+            if result is None:  # not due: tidy the tables this run appended to instead
+                tidied = tidy_appended(lake, ctx.appended, ctx.options)
         except Exception as exc:
             step.status = "failed"
             step.error = f"{type(exc).__name__}: {exc}"
@@ -803,9 +805,9 @@ def _maintain(ctx: RunContext) -> None:
         last = last_maintained(lake)
         when = f"last {last:%Y-%m-%d %H:%M} UTC" if last else "never"
         step.detail = {"due": f"no: {when}, every {every} hours" if every else "only when asked"}
-        if tidied is not None and tidied.files_compacted:
+        if tidied.files_compacted:
             step.detail["files_compacted"] = tidied.files_compacted
-        if tidied is not None and tidied.checkpoints:
+        if tidied.checkpoints:
             step.detail["log_checkpoints"] = tidied.checkpoints
 
     ctx.step("maintain", work)
