@@ -21,11 +21,11 @@ STAMP = "CAST('2024-03-01 10:00:00' AS TIMESTAMP)"
 
 
 def _raw(rows: list[str]) -> str:
-    """`raw_categories` rows given as `id, name, updated_at` SQL tuples."""
+    """`raw_categories` rows given as `id, name, updated_at` SQL tuples (typed, as bronze)."""
     values = ", ".join(f"({row})" for row in rows)
     return (
         "SELECT CAST(id AS BIGINT) AS id, CAST(name AS STRING) AS name, "
-        "updated_at AS created_at, updated_at "
+        "updated_at AS created_at, updated_at, CAST(NULL AS STRING) AS _untyped "
         f"FROM (VALUES {values}) t(id, name, updated_at)"
     )
 

@@ -30,6 +30,8 @@ if TYPE_CHECKING:
     from sqlalchemy import Column, Table
 
 WATERMARK = "updated_at"
+# Bronze: the text of the values that did not fit their column's type, as a JSON object.
+UNTYPED = "_untyped"
 
 # Operational table -> singular entity name (for `id` -> `<entity>_id`).
 ENTITIES: dict[str, str] = {

@@ -6,6 +6,13 @@ transactions that took their `updated_at` before the previous run but committed 
 already in bronze (identical in every column) are dropped again, so re-reading costs nothing
 downstream. Silver keeps the latest version of each key.
 
+Bronze holds the catalog's types, whatever the source: SQLite is read as text (it lets any
+column hold any value) and cast here, once, so that bronze stores numbers and timestamps instead
+of their text and silver need not parse it again. A value that does not fit its column's type
+is not lost: its column is NULL and its text is kept in `_untyped` (a JSON object of column
+name to text, NULL for rows where every value fits), where silver finds it and quarantines the
+row. A bronze table written before this (every column text) is cast in place on the next run.
+
 Rows flow source → DuckDB (the source's own scanner runs the filtered query inside the source, so
 its `updated_at` index serves it) → Arrow record batches → the lake. No table is ever held in
 Python objects. The watermark lives in bronze itself, so it commits atomically with the rows.
@@ -23,7 +30,7 @@ from datetime import datetime, timedelta
 
 import duckdb
 
-from shelfwise.pipeline.catalog import WATERMARK, SourceTable
+from shelfwise.pipeline.catalog import UNTYPED, WATERMARK, SourceColumn, SourceTable
 from shelfwise.pipeline.duckdb_support import connect, quote, source_query
 from shelfwise.pipeline.lake import Lake
 
@@ -37,6 +44,7 @@ class ExtractResult:
     rows_read: int  # rows the source returned
     rows_written: int  # new row versions appended to bronze
     watermark: str | None  # updated_at cutoff used (None: full load)
+    retyped: bool = False  # bronze written before it was typed was cast first (`retype`)
 
 
 def _identifier(backend: str, name: str) -> str:
@@ -49,9 +57,49 @@ def _as_datetime(value: object) -> datetime:
     return datetime.fromisoformat(str(value).replace("T", " "))
 
 
-# Parquet writers may cut a long text statistic short (and bump its last character): a
-# maximum this long or longer is not trusted. SQLite's timestamps have 26 characters.
-_TRUSTED_TEXT_STATISTIC = 32
+def typed_select(table: SourceTable, relation: str, *, keep: tuple[str, ...] = ()) -> str:
+    """The rows of `relation` (a table expression with the store's column names) in the
+    catalog's types, with `_untyped` (see the module docstring) and the columns `keep`."""
+    values: list[str] = []
+    casts: list[str] = []
+    failed: list[tuple[SourceColumn, str]] = []
+    for index, column in enumerate(table.columns):
+        name = f'"{column.source}"'
+        if column.sql_type == "STRING":
+            values.append(f"CAST({name} AS VARCHAR) AS {name}")
+            continue
+        typed = f"_typed_{index}"
+        casts.append(f"TRY_CAST({name} AS {column.sql_type}) AS {typed}")
+        values.append(f"{typed} AS {name}")
+        failed.append((column, f"({name} IS NOT NULL AND {typed} IS NULL)"))
+    untyped = "CAST(NULL AS VARCHAR)"
+    if failed:
+        fields = ", ".join(
+            f"'{column.source}', CASE WHEN {test} THEN CAST(\"{column.source}\" AS VARCHAR) END"
+            for column, test in failed
+        )
+        any_failed = " OR ".join(test for _, test in failed)
+        untyped = f"CASE WHEN {any_failed} THEN json_object({fields}) END"
+    selected = ", ".join([*values, f"{untyped} AS {UNTYPED}", *(f'"{k}"' for k in keep)])
+    inner = ", ".join(["*", *casts])
+    return f"SELECT {selected} FROM (SELECT {inner} FROM {relation})"
+
+
+def _is_typed(con: duckdb.DuckDBPyConnection, files: list[str]) -> bool:
+    """Whether a bronze table was written with the catalog's types (it has `_untyped`)."""
+    described = con.sql(f"SELECT * FROM read_parquet({files[:1]!r}) LIMIT 0")
+    return UNTYPED in described.columns
+
+
+def retype(
+    con: duckdb.DuckDBPyConnection, lake: Lake, table: SourceTable, files: list[str]
+) -> list[str]:
+    """Cast a bronze table written before bronze was typed (every SQLite column text), in one
+    atomic overwrite that keeps every row and its load metadata; returns the new files."""
+    rows = f"read_parquet({files!r}, union_by_name = true)"
+    relation = con.sql(typed_select(table, rows, keep=("_batch_id", "_extracted_at")))
+    lake.overwrite(table.layer, table.raw, relation.to_arrow_reader(BATCH_ROWS))
+    return lake.files(table.layer, table.raw) or []
 
 
 def watermark(
@@ -61,20 +109,14 @@ def watermark(
     *,
     con: duckdb.DuckDBPyConnection | None = None,
 ) -> datetime | None:
-    """Newest `updated_at` in bronze (text in SQLite-sourced bronze, timestamps otherwise):
-    from the lake's per-file statistics where it keeps them (a Delta log), else by reading
-    the column (at 1 M order lines the 19 scans took ~0.2-0.4 s of an incremental run) with
-    `con`, or a connection of its own opened only then."""
+    """Newest `updated_at` in bronze: from the lake's per-file statistics where it keeps them
+    (a Delta log), else by reading the column (at 1 M order lines the 19 scans took ~0.2-0.4 s
+    of an incremental run) with `con`, or a connection of its own opened only then."""
     if not files:
         return None
     maxima = lake.column_maxima(table.layer, table.raw, WATERMARK)
-    if maxima and all(
-        not isinstance(value, str) or len(value) < _TRUSTED_TEXT_STATISTIC for value in maxima
-    ):
-        try:
-            return max(_as_datetime(value) for value in maxima)
-        except ValueError:
-            pass  # a statistic that is no timestamp: read the column instead
+    if maxima:
+        return max(_as_datetime(value) for value in maxima)
     scan = f"SELECT max({WATERMARK}) FROM read_parquet({files!r}, union_by_name = true)"
     if con is None:
         with connect() as own:
@@ -84,9 +126,9 @@ def watermark(
     return None if row is None or row[0] is None else _as_datetime(row[0])
 
 
-def read_changed(con: duckdb.DuckDBPyConnection, source: str) -> None:
+def read_changed(con: duckdb.DuckDBPyConnection, query: str) -> None:
     """The store's rows in the overlap window and after, as the temporary table `_changed`."""
-    con.execute(f"CREATE OR REPLACE TEMP TABLE _changed AS SELECT * FROM {source}")
+    con.execute(f"CREATE OR REPLACE TEMP TABLE _changed AS {query}")
 
 
 def extract_table(
@@ -109,23 +151,26 @@ def extract_table(
     columns = ", ".join(_identifier(backend, c.source) for c in table.columns)
     select = f"SELECT {columns} FROM {_identifier(backend, table.name)}"
     files = None if full else lake.files(table.layer, table.raw)
+    retyped = bool(files) and not _is_typed(con, files or [])
+    if retyped:
+        files = retype(con, lake, table, files or [])
     newest = watermark(lake, table, files, con=con) if files else None
     metadata = (
         f"{quote(batch_id)} AS _batch_id, TIMESTAMP {quote(str(extracted_at))} AS _extracted_at"
     )
-    plain = ", ".join(f'"{c.source}"' for c in table.columns)
+    plain = ", ".join(f'"{c.source}"' for c in table.columns) + f", {UNTYPED}"
 
     if newest is None:
-        relation = con.sql(f"SELECT *, {metadata} FROM {source_query(backend, alias, select)}")
-        reader = relation.to_arrow_reader(BATCH_ROWS)
+        typed = typed_select(table, source_query(backend, alias, select))
+        reader = con.sql(f"SELECT *, {metadata} FROM ({typed})").to_arrow_reader(BATCH_ROWS)
         write = lake.overwrite if files is None else lake.append
         written = write(table.layer, table.raw, reader)
-        return ExtractResult(table.name, written, written, None)
+        return ExtractResult(table.name, written, written, None, retyped)
 
     cutoff = (newest - overlap).strftime(TIMESTAMP_FORMAT)
     changed = f"{select} WHERE {_identifier(backend, WATERMARK)} >= {quote(cutoff)}"
     with source_reads or nullcontext():
-        read_changed(con, source_query(backend, alias, changed))
+        read_changed(con, typed_select(table, source_query(backend, alias, changed)))
     read_row = con.sql("SELECT count(*) FROM _changed").fetchone()
     rows_read = int(read_row[0]) if read_row else 0
     fresh = (
@@ -140,4 +185,4 @@ def extract_table(
         written = lake.append(table.layer, table.raw, reader)
     con.execute("DROP TABLE _changed")
     con.execute("DROP TABLE _fresh")
-    return ExtractResult(table.name, rows_read, written, cutoff)
+    return ExtractResult(table.name, rows_read, written, cutoff, retyped)

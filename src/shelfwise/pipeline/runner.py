@@ -300,6 +300,8 @@ def _extract(ctx: RunContext, full: bool) -> int:
             if table.name == "order_lines":
                 ctx.reconciled_before = result.watermark
             step.detail = {"since": result.watermark or "full load"}
+            if result.retyped:
+                step.detail["retyped"] = "bronze written as text by an earlier version: cast"
             return result.rows_written
 
         return work

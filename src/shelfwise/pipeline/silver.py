@@ -17,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from shelfwise.pipeline.catalog import WATERMARK, SourceColumn, SourceTable
+from shelfwise.pipeline.catalog import UNTYPED, WATERMARK, SourceColumn, SourceTable
 from shelfwise.pipeline.engines.base import Dialect, Engine
 
 EMAIL_PATTERN = "[^@ ]+@[^@ ]+[.][^@ ]+"
@@ -107,33 +107,45 @@ def _typed(column: SourceColumn) -> str:
     return f"TRY_CAST({column.source} AS {column.sql_type}) AS {column.name}"
 
 
-def _cast_error(table: SourceTable) -> str:
+def _untyped(column: SourceColumn, dialect: Dialect) -> str:
+    """The text of the column's value where it did not fit the column's type (else NULL)."""
+    return dialect.json_text(UNTYPED, column.source)
+
+
+def _cast_error(table: SourceTable, dialect: Dialect) -> str:
+    """Why a row's value did not fit its type: extraction kept its text in `_untyped`."""
     checks = [
-        f"WHEN {c.source} IS NOT NULL AND TRY_CAST({c.source} AS {c.sql_type}) IS NULL "
-        f"THEN '{c.name} ' || CAST({c.source} AS STRING) || ' is not a valid {c.sql_type}'"
+        f"WHEN {_untyped(c, dialect)} IS NOT NULL "
+        f"THEN '{c.name} ' || {_untyped(c, dialect)} || ' is not a valid {c.sql_type}'"
         for c in table.columns
         if c.sql_type != "STRING"
     ]
-    return f"CASE {' '.join(checks)} END" if checks else "CAST(NULL AS STRING)"
+    if not checks:
+        return "CAST(NULL AS STRING)"
+    return f"CASE WHEN {UNTYPED} IS NULL THEN NULL {' '.join(checks)} END"
 
 
-def _source_of(table: SourceTable, name: str) -> str:
-    return table.column(name).source
-
-
-def raw_key(table: SourceTable) -> str:
-    parts = [
-        f"'{k}=' || COALESCE(CAST({_source_of(table, k)} AS STRING), 'null')" for k in table.key
-    ]
+def raw_key(table: SourceTable, dialect: Dialect) -> str:
+    """The key as text (`order_id=12`), as bronze holds it: a key that did not fit its type
+    shows its text."""
+    parts = []
+    for name in table.key:
+        column = table.column(name)
+        text = f"CAST({column.source} AS STRING)"
+        if column.sql_type != "STRING":
+            text = f"{text}, {_untyped(column, dialect)}"
+        parts.append(f"'{name}=' || COALESCE({text}, 'null')")
     return " || ',' || ".join(parts)
 
 
-def typed_sql(table: SourceTable, source: str | None = None) -> str:
-    """Bronze rows with warehouse names and types, plus their key as text and any cast error."""
+def typed_sql(table: SourceTable, dialect: Dialect, source: str | None = None) -> str:
+    """Bronze rows with warehouse names and types, plus their key as text and any cast error.
+    (Bronze already holds the catalog's types: the casts keep engines that read a type in
+    their own flavour, Spark's timestamps, to the catalog's.)"""
     columns = ", ".join(_typed(c) for c in table.columns)
     return (
-        f"SELECT {columns}, {raw_key(table)} AS _record_key, {_cast_error(table)} AS _cast_error "
-        f"FROM {source or table.raw}"
+        f"SELECT {columns}, {raw_key(table, dialect)} AS _record_key, "
+        f"{_cast_error(table, dialect)} AS _cast_error FROM {source or table.raw}"
     )
 
 
@@ -184,7 +196,8 @@ def keys_unique(engine: Engine, table: SourceTable) -> bool:
         return False
     key = ", ".join(table.key)
     most = engine.scalar(
-        f"SELECT MAX(n) FROM (SELECT COUNT(*) AS n FROM ({typed_sql(table)}) t GROUP BY {key}) k"
+        f"SELECT MAX(n) FROM (SELECT COUNT(*) AS n FROM ({typed_sql(table, engine.dialect)}) t "
+        f"GROUP BY {key}) k"
     )
     return most is None or most <= 1  # (None: no rows)
 
@@ -250,7 +263,7 @@ ranked AS (
             "CAST(1 AS BIGINT) AS _versions_at_latest FROM typed v)"
         )
     return f"""
-WITH typed AS ({typed_sql(table, source)}),
+WITH typed AS ({typed_sql(table, dialect, source)}),
 {ranked},
 latest AS (SELECT * FROM ranked WHERE _rn = 1)
 SELECT l.*, CASE {rule} END AS _rule, CASE {reason} END AS _reason
@@ -265,13 +278,13 @@ def _entity_of(table: str) -> str:
     return ENTITIES[table]
 
 
-def history_sql(table: SourceTable) -> str:
+def history_sql(table: SourceTable, dialect: Dialect) -> str:
     """Every distinct valid version of each kept key (for type-2 dimensions)."""
     key = " AND ".join(f"h.{k} = s.{k}" for k in table.key)
     columns = ", ".join(f"h.{c.name}" for c in table.columns)
     return f"""
 SELECT DISTINCT {columns}
-FROM ({typed_sql(table)}) h
+FROM ({typed_sql(table, dialect)}) h
 JOIN {table.staged} s ON {key}
 WHERE h._cast_error IS NULL AND h.{WATERMARK} IS NOT NULL
 """
@@ -309,7 +322,7 @@ def build_silver_table(engine: Engine, table: SourceTable, now: datetime) -> Sil
     engine.materialize(table.staged, kept, lazy=True)
     engine.materialize(f"_quarantine_{table.name}", quarantine_sql(table, checked), lazy=True)
     if table.name in HISTORY_TABLES:
-        engine.materialize(f"{table.staged}_history", history_sql(table))
+        engine.materialize(f"{table.staged}_history", history_sql(table, engine.dialect))
     engine.drop(checked)
     if rows_in != rows_out + quarantined:  # the invariant the run log promises
         raise AssertionError(

@@ -180,7 +180,7 @@ def merge_silver_table(
     # Keys in quarantine are re-examined: a parent that arrived since may make them valid.
     recheck = ""
     if _previous_quarantined(engine, table):
-        recheck = f"OR {raw_key(table)} IN ({previous_quarantine})"
+        recheck = f"OR {raw_key(table, engine.dialect)} IN ({previous_quarantine})"
     engine.materialize(
         f"_scope_{name}",
         f"SELECT DISTINCT {source_keys} FROM {table.raw} "

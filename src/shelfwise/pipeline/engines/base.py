@@ -38,6 +38,7 @@ class Dialect:
     days_between: Callable[[str, str], str]  # (start, end) -> whole days from start to end
     full_match: Callable[[str, str], str]  # (text, regex without backslashes) -> boolean
     day_series: Callable[[str, str], str]  # (first, last) -> one output row per day (select list)
+    json_text: Callable[[str, str], str]  # (JSON object text, field) -> the field's text
     day_bitmap: DayBitmap | None = None  # None where the engine has no such spelling
 
 

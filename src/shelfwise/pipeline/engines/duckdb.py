@@ -30,6 +30,7 @@ DUCKDB_DIALECT = Dialect(
         f"CAST({first} AS DATE) + CAST(unnest(range(date_diff('day', CAST({first} AS DATE), "
         f"CAST({last} AS DATE)) + 1)) AS INTEGER)"
     ),
+    json_text=lambda document, field: f"json_extract_string({document}, '$.{field}')",
     # the days of a block of 63 as the bits of one BIGINT (all but its sign): a fixed-size
     # state per group instead of a row per key in a hash
     day_bitmap=DayBitmap(

@@ -28,6 +28,7 @@ SPARK_DIALECT = Dialect(
     days_between=lambda start, end: f"datediff({end}, {start})",
     full_match=lambda text, pattern: f"({text} RLIKE '^(?:{pattern})$')",
     day_series=lambda first, last: f"explode(sequence({first}, {last}))",
+    json_text=lambda document, field: f"get_json_object({document}, '$.{field}')",
 )
 
 # Session settings the shared SQL relies on; applied to an existing session too.
