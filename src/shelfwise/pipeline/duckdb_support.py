@@ -143,8 +143,9 @@ def attach_source(con: duckdb.DuckDBPyConnection, url: str, alias: str = "src") 
     """Attach the operational store READ-ONLY; returns the backend (sqlite, postgres, mysql).
 
     SQLite is attached with every column as text (`sqlite_all_varchar`): SQLite does not enforce
-    declared types, so a single stray value would otherwise fail the whole scan. Silver casts
-    and quarantines instead.
+    declared types, so a single stray value would otherwise fail the whole scan. Extraction
+    casts instead, and keeps what does not fit. The setting is made for the whole database, so
+    that the cursors of threads reading side by side (connections of their own) have it too.
     """
     if url_backend(url) == "sqlite":
         load_extension(con, "sqlite")
@@ -154,7 +155,7 @@ def attach_source(con: duckdb.DuckDBPyConnection, url: str, alias: str = "src") 
                 f"operational SQLite store {database!r} not found; run `shelfwise init` or "
                 "set SHELFWISE_DATABASE_URL"
             )
-        con.execute("SET sqlite_all_varchar = true")
+        con.execute("SET GLOBAL sqlite_all_varchar = true")
         con.execute(
             f"ATTACH {quote(str(Path(database).resolve()))} AS {alias} (TYPE sqlite, READ_ONLY)"
         )

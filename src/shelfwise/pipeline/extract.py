@@ -126,6 +126,16 @@ def watermark(
     return None if row is None or row[0] is None else _as_datetime(row[0])
 
 
+def _whole_table(backend: str, alias: str, table: SourceTable, select: str) -> str:
+    """A table expression reading every row of `table`. SQLite's through DuckDB's scan of the
+    attached table, which splits it by rowid over the threads: for the 1.4 M stock movements
+    0.5 s and 1.0 CPU seconds against 1.4 s and 1.4 CPU seconds through `sqlite_query`."""
+    if backend == "sqlite":
+        columns = ", ".join(f'"{c.source}"' for c in table.columns)
+        return f'(SELECT {columns} FROM {alias}."{table.name}")'
+    return source_query(backend, alias, select)
+
+
 def read_changed(con: duckdb.DuckDBPyConnection, query: str) -> None:
     """The store's rows in the overlap window and after, as the temporary table `_changed`."""
     con.execute(f"CREATE OR REPLACE TEMP TABLE _changed AS {query}")
@@ -161,7 +171,7 @@ def extract_table(
     plain = ", ".join(f'"{c.source}"' for c in table.columns) + f", {UNTYPED}"
 
     if newest is None:
-        typed = typed_select(table, source_query(backend, alias, select))
+        typed = typed_select(table, _whole_table(backend, alias, table, select))
         reader = con.sql(f"SELECT *, {metadata} FROM ({typed})").to_arrow_reader(BATCH_ROWS)
         write = lake.overwrite if files is None else lake.append
         written = write(table.layer, table.raw, reader)

@@ -265,6 +265,8 @@ def publish_warehouse(
                 patched = patches if patching else {}
                 kept = unchanged if patching else prebuilt
                 _fill(connection, lake, tables, comments, patched, sources, lake_written, kept)
+                if prebuilt:  # the lake writes read them from this file: DuckDB checkpoints
+                    lake_written()  # a file only once no other transaction is open on it
                 connection.execute(f"CHECKPOINT {BUILDING}")
         finally:
             connection.execute(f"DETACH {BUILDING}")

@@ -755,9 +755,11 @@ def _publish(ctx: RunContext, plan: GoldPlan, changed: set[str]) -> None:
             attached=ctx.copy_attached,
         )
         connection = engine.duckdb_connection()
-        if recent and connection is not None and engine.parallel_steps:
-            # A daily run: the warehouse is patched from the engine's tables while the lake is
-            # written, and swapped in only once the lake writes succeeded.
+        if (recent or ctx.prebuilt) and connection is not None and engine.parallel_steps:
+            # A daily run's patch, or a full build's file started in the gold stage: filled
+            # from the engine's tables while the lake is written, and swapped in only once the
+            # lake writes succeeded. (Other runs read tables the engine keeps as views of the
+            # previous warehouse, which is detached first: they copy from the lake.)
             sources = {name: f"_recent_{name}" for name in recent} | {
                 item.name: item.table
                 for item in items
