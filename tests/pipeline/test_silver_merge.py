@@ -247,3 +247,54 @@ def test_a_location_moving_country_rebuilds_the_sales_mart(
     assert mart["rebuilt"] == "dim_location changed"
     assert "reused" in _step(second, "gold fct_sales")  # its rows keep the location's id
     _assert_same_as_rebuild(settings, store, tmp_path)
+
+
+def test_a_table_without_rows_is_reused_until_its_first_rows_arrive(
+    settings: Settings, store: Path, tmp_path: Path
+) -> None:
+    with closing(_raw(store)) as con, con:
+        con.execute("DELETE FROM stock_transfers")
+    run_pipeline(settings)
+    _add_orders(store, 2)
+
+    second = run_pipeline(settings)
+
+    assert _modes(second)["stock_transfers"] == "reuse"
+    with closing(_raw(store)) as con, con:
+        product, here, there = con.execute(
+            "SELECT s.product_id, s.location_id, o.id FROM stock_levels s "
+            "JOIN locations o ON o.id <> s.location_id "
+            "ORDER BY s.product_id, s.location_id, o.id LIMIT 1"
+        ).fetchone()
+        con.execute(
+            "INSERT INTO stock_transfers (id, product_id, from_location_id, to_location_id, "
+            "quantity, transferred_at, created_at, updated_at) VALUES (1, ?, ?, ?, 2, ?, ?, ?)",
+            (product, here, there, STAMP, STAMP, STAMP),
+        )
+
+    third = run_pipeline(settings)
+
+    assert _step(third, "silver stock_transfers")["why"] == "first bronze rows of this table"
+    assert len(_silver(settings, "stock_transfers")) == 1
+    _assert_same_as_rebuild(settings, store, tmp_path)
+
+
+def test_a_change_that_no_gold_table_reads_keeps_gold_as_it_was(
+    settings: Settings, store: Path
+) -> None:
+    run_pipeline(settings)
+    with closing(_raw(store)) as con, con:
+        con.execute(
+            "UPDATE reorder_settings SET pack_size = pack_size, updated_at = ? "
+            "WHERE rowid = (SELECT MIN(rowid) FROM reorder_settings)",
+            (STAMP,),
+        )
+
+    second = run_pipeline(settings)
+
+    assert second.status == "succeeded"
+    assert _modes(second)["reorder_settings"] != "reuse"
+    gold = [s for s in second.steps if s.name.startswith("gold ")]
+    assert gold and all("reused" in s.detail for s in gold)
+    checks = _step(second, "checks")
+    assert "fct_sales" in str(checks["not checked again (kept as they were)"])

@@ -14,7 +14,8 @@ name to text, NULL for rows where every value fits), where silver finds it and q
 row. A bronze table written before this (every column text) is cast in place on the next run.
 
 Rows flow source → DuckDB (the source's own scanner runs the filtered query inside the source, so
-its `updated_at` index serves it) → Arrow record batches → the lake. No table is ever held in
+its `updated_at` index serves it; a whole SQLite table is read by DuckDB's parallel scan of the
+attached file) → Arrow record batches → the lake. No table is ever held in
 Python objects. The watermark lives in bronze itself, so it commits atomically with the rows.
 
 Tables are read children first (order lines before orders): a parent committed between two reads

@@ -4,7 +4,8 @@ A full silver build reads every bronze version of every key; after a day of new 
 millions of rows to produce the few thousand that changed. Here each table is handled in one of
 three ways (`plan_silver`):
 
-- `reuse`: nothing new in bronze and no parent changed: the previous `stg_<table>` stays.
+- `reuse`: nothing new in bronze and no parent changed: the previous `stg_<table>` stays
+  (a table whose bronze is empty too, until its first rows arrive, which are built in full).
 - `merge`: the *scope* (keys with new bronze rows since the table was last built, plus keys in
   quarantine, which a new parent row may now make valid) is run through the same SQL as a full
   build (`silver_sql` over bronze restricted to those keys, every version of them), and the
@@ -46,20 +47,24 @@ PREVIOUS_QUARANTINE = "_quarantine_previous"
 
 
 class SilverState:
-    """Per table, the newest `_extracted_at` of bronze rows silver has taken in."""
+    """Per table, the newest `_extracted_at` of bronze rows silver has taken in (null for a
+    table built while its bronze had no rows)."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self.consumed: dict[str, str] = {}
+        self.consumed: dict[str, str | None] = {}
         if path.is_file():
             self.consumed = dict(json.loads(path.read_text()))
+
+    def built(self, table: str) -> bool:
+        return table in self.consumed
 
     def since(self, table: str) -> datetime | None:
         value = self.consumed.get(table)
         return datetime.fromisoformat(value) if value else None
 
     def save(self, consumed: dict[str, datetime | None]) -> None:
-        self.consumed = {t: moment.isoformat() for t, moment in consumed.items() if moment}
+        self.consumed = {t: m.isoformat() if m else None for t, m in consumed.items()}
         replace_file(self.path, json.dumps(self.consumed, indent=1, sort_keys=True))
 
 
@@ -110,20 +115,21 @@ def plan_silver(
     whose silver changed in this run; `unsettled`: tables where a valid key was quarantined."""
     since = state.since(table.name)
     layer = "eval" if table.evaluation_only else "silver"
-    if since is None or not has_previous_quarantine or not engine.lake.exists(layer, table.staged):
+    built = state.built(table.name) and engine.lake.exists(layer, table.staged)
+    if not built or not has_previous_quarantine:
         return SilverPlan("full", "first build of this table")
     parents = {c.references for c in table.columns if c.references} - {table.name}
     if parents & unsettled:
         names = ", ".join(sorted(parents & unsettled))
         return SilverPlan("full", f"valid keys of {names} were quarantined")
-    new_rows = int(
-        engine.scalar(f"SELECT COUNT(*) FROM {table.raw} WHERE _extracted_at > {_stamp(since)}")
-        or 0
-    )
+    after = "" if since is None else f" WHERE _extracted_at > {_stamp(since)}"
+    new_rows = int(engine.scalar(f"SELECT COUNT(*) FROM {table.raw}{after}") or 0)
     # A quarantined row may point at a parent that has just arrived: look at it again.
     recheck = bool(parents & changed) and _previous_quarantined(engine, table) > 0
     if new_rows == 0 and not recheck:
         return SilverPlan("reuse", "no new bronze rows")
+    if since is None:  # built while its bronze was empty: nothing to merge into
+        return SilverPlan("full", "first bronze rows of this table", new_rows)
     if table.name in HISTORY_TABLES:
         return SilverPlan("full", "keeps a version history: rebuilt", new_rows)
     if engine.lake.row_count(layer, table.staged) < merge_min_rows:
