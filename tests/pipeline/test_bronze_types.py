@@ -10,6 +10,7 @@ from contextlib import closing
 from pathlib import Path
 
 import duckdb
+import pyarrow as pa
 import pytest
 
 from shelfwise.config import Settings
@@ -78,13 +79,15 @@ def test_stray_values_are_kept_as_text_and_quarantined(
     assert reasons[f"order_id={order_id}"] == "ordered_at yesterday is not a valid TIMESTAMP"
 
 
-def _as_text(settings: Settings, table: str) -> int:
+def _as_text(settings: Settings, table: str, without: str = "") -> int:
     """Rewrite a bronze table as an earlier version wrote it: every store column text, no
-    `_untyped`; returns its rows."""
+    `_untyped` (and no column `without`, as before the store gained it); returns its rows."""
     lake = DeltaLake(Path(settings.resolved_lake_uri))
     files = lake.files("bronze", f"raw_{table}")
     columns = ", ".join(
-        f'CAST("{c.source}" AS VARCHAR) AS "{c.source}"' for c in source_table(table).columns
+        f'CAST("{c.source}" AS VARCHAR) AS "{c.source}"'
+        for c in source_table(table).columns
+        if c.source != without
     )
     relation = duckdb.sql(
         f"SELECT {columns}, _batch_id, _extracted_at FROM read_parquet({files!r})"
@@ -97,6 +100,7 @@ def test_text_bronze_of_an_earlier_version_is_cast_in_place(
 ) -> None:
     run_pipeline(settings)
     before = {t: _as_text(settings, t) for t in ("orders", "order_lines", "products")}
+    settings_rows = _as_text(settings, "reorder_settings", without="pack_size")
     assert set(_types(_bronze(settings, "orders")).values()) - {"TIMESTAMP"} == {"VARCHAR"}
     added = add_orders(f"sqlite:///{store}", 3)
 
@@ -110,8 +114,41 @@ def test_text_bronze_of_an_earlier_version_is_cast_in_place(
         assert _types(bronze)["updated_at"] == "TIMESTAMP"
         assert len(bronze) == rows + steps[f"extract {table}"].rows_written
     assert "retyped" not in steps["extract customers"].detail
+    gained = _bronze(settings, "reorder_settings")
+    assert len(gained) == settings_rows + steps["extract reorder_settings"].rows_written
+    assert _types(gained)["pack_size"] == "INTEGER"
     assert steps["extract order_lines"].rows_written == added
     assert steps["extract products"].rows_written == 0  # nothing re-read counts as new
     rebuilt = settings_for(tmp_path / "rebuilt", store)
     run_pipeline(rebuilt, full=True)
     assert_same_gold(gold_frames(settings.warehouse_path), gold_frames(rebuilt.warehouse_path))
+
+
+def test_an_empty_text_bronze_table_of_an_earlier_version_takes_typed_rows(
+    settings: Settings, store: Path
+) -> None:
+    with closing(sqlite3.connect(store)) as con, con:
+        con.execute("DELETE FROM stock_transfers")
+    run_pipeline(settings)
+    lake = DeltaLake(Path(settings.resolved_lake_uri))
+    text = pa.schema(
+        [(c.source, pa.string()) for c in source_table("stock_transfers").columns]
+        + [("_batch_id", pa.string()), ("_extracted_at", pa.timestamp("us"))]
+    )
+    lake.overwrite("bronze", "raw_stock_transfers", pa.RecordBatchReader.from_batches(text, []))
+    with closing(sqlite3.connect(store)) as con, con:
+        product, here, there = con.execute(
+            "SELECT s.product_id, s.location_id, o.id FROM stock_levels s "
+            "JOIN locations o ON o.id <> s.location_id "
+            "ORDER BY s.product_id, s.location_id, o.id LIMIT 1"
+        ).fetchone()
+        con.execute(
+            "INSERT INTO stock_transfers (id, product_id, from_location_id, to_location_id, "
+            "quantity, transferred_at, created_at, updated_at) VALUES (1, ?, ?, ?, 2, ?, ?, ?)",
+            (product, here, there, STAMP, STAMP, STAMP),
+        )
+
+    assert run_pipeline(settings).status == "succeeded"
+
+    types = _types(_bronze(settings, "stock_transfers"))
+    assert types["quantity"] == "INTEGER" and types["transferred_at"] == "TIMESTAMP"

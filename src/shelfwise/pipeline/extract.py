@@ -86,18 +86,21 @@ def typed_select(table: SourceTable, relation: str, *, keep: tuple[str, ...] = (
     return f"SELECT {selected} FROM (SELECT {inner} FROM {relation})"
 
 
-def _is_typed(con: duckdb.DuckDBPyConnection, files: list[str]) -> bool:
-    """Whether a bronze table was written with the catalog's types (it has `_untyped`)."""
-    described = con.sql(f"SELECT * FROM read_parquet({files[:1]!r}) LIMIT 0")
-    return UNTYPED in described.columns
+def _columns(con: duckdb.DuckDBPyConnection, files: list[str]) -> list[str]:
+    return con.sql(f"SELECT * FROM read_parquet({files!r}, union_by_name = true) LIMIT 0").columns
 
 
 def retype(
     con: duckdb.DuckDBPyConnection, lake: Lake, table: SourceTable, files: list[str]
 ) -> list[str]:
     """Cast a bronze table written before bronze was typed (every SQLite column text), in one
-    atomic overwrite that keeps every row and its load metadata; returns the new files."""
-    rows = f"read_parquet({files!r}, union_by_name = true)"
+    atomic overwrite that keeps every row and its load metadata; returns the new files. A
+    column the store gained since is NULL in the old rows, as a new column's rows would be."""
+    held = set(_columns(con, files))
+    added = "".join(
+        f', CAST(NULL AS VARCHAR) AS "{c.source}"' for c in table.columns if c.source not in held
+    )
+    rows = f"(SELECT *{added} FROM read_parquet({files!r}, union_by_name = true))"
     relation = con.sql(typed_select(table, rows, keep=("_batch_id", "_extracted_at")))
     lake.overwrite(table.layer, table.raw, relation.to_arrow_reader(BATCH_ROWS))
     return lake.files(table.layer, table.raw) or []
@@ -162,7 +165,7 @@ def extract_table(
     columns = ", ".join(_identifier(backend, c.source) for c in table.columns)
     select = f"SELECT {columns} FROM {_identifier(backend, table.name)}"
     files = None if full else lake.files(table.layer, table.raw)
-    retyped = bool(files) and not _is_typed(con, files or [])
+    retyped = bool(files) and UNTYPED not in _columns(con, (files or [])[:1])
     if retyped:
         files = retype(con, lake, table, files or [])
     newest = watermark(lake, table, files, con=con) if files else None
@@ -174,8 +177,8 @@ def extract_table(
     if newest is None:
         typed = typed_select(table, _whole_table(backend, alias, table, select))
         reader = con.sql(f"SELECT *, {metadata} FROM ({typed})").to_arrow_reader(BATCH_ROWS)
-        write = lake.overwrite if files is None else lake.append
-        written = write(table.layer, table.raw, reader)
+        # (a table without files has no rows to keep, only a schema, maybe an older one)
+        written = (lake.append if files else lake.overwrite)(table.layer, table.raw, reader)
         return ExtractResult(table.name, written, written, None, retyped)
 
     cutoff = (newest - overlap).strftime(TIMESTAMP_FORMAT)
