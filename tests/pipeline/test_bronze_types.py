@@ -69,9 +69,9 @@ def test_stray_values_are_kept_as_text_and_quarantined(
     untyped = orders.filter(f"id = {order_id}").project(UNTYPED).fetchone()
     assert untyped is not None and json.loads(untyped[0])["ordered_at"] == "yesterday"
 
-    with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
+    with duckdb.connect(str(settings.warehouse_path), read_only=True) as warehouse:
         reasons = dict(
-            con.sql(
+            warehouse.sql(
                 "SELECT record_key, reason FROM quarantine WHERE rule = 'invalid_value'"
             ).fetchall()
         )
