@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sqlite3
+from contextlib import closing
 from pathlib import Path
 
 import duckdb
@@ -36,3 +38,19 @@ def assert_same_gold(left: dict[str, pd.DataFrame], right: dict[str, pd.DataFram
 def column_types(warehouse: Path, table: str) -> dict[str, str]:
     with duckdb.connect(str(warehouse), read_only=True) as con:
         return {name: kind for name, kind, *_ in con.sql(f"DESCRIBE {table}").fetchall()}
+
+
+def add_stock_transfer(store: Path, stamp: str) -> None:
+    """The store's first stock transfer (two units between two locations), changed at `stamp`:
+    the generated stores have none."""
+    with closing(sqlite3.connect(store)) as con, con:
+        product, here, there = con.execute(
+            "SELECT s.product_id, s.location_id, o.id FROM stock_levels s "
+            "JOIN locations o ON o.id <> s.location_id "
+            "ORDER BY s.product_id, s.location_id, o.id LIMIT 1"
+        ).fetchone()
+        con.execute(
+            "INSERT INTO stock_transfers (id, product_id, from_location_id, to_location_id, "
+            "quantity, transferred_at, created_at, updated_at) VALUES (1, ?, ?, ?, 2, ?, ?, ?)",
+            (product, here, there, stamp, stamp, stamp),
+        )

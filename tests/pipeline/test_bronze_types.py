@@ -18,7 +18,7 @@ from shelfwise.pipeline import run_pipeline
 from shelfwise.pipeline.catalog import UNTYPED, source_table
 from shelfwise.pipeline.lake import DeltaLake, ParquetLake
 from tests.pipeline.conftest import settings_for
-from tests.pipeline.helpers import assert_same_gold, gold_frames
+from tests.pipeline.helpers import add_stock_transfer, assert_same_gold, gold_frames
 from tests.pipeline.test_run import add_orders
 
 STAMP = "2024-03-20 12:00:00.000000"
@@ -136,17 +136,7 @@ def test_an_empty_text_bronze_table_of_an_earlier_version_takes_typed_rows(
         + [("_batch_id", pa.string()), ("_extracted_at", pa.timestamp("us"))]
     )
     lake.overwrite("bronze", "raw_stock_transfers", pa.RecordBatchReader.from_batches(text, []))
-    with closing(sqlite3.connect(store)) as con, con:
-        product, here, there = con.execute(
-            "SELECT s.product_id, s.location_id, o.id FROM stock_levels s "
-            "JOIN locations o ON o.id <> s.location_id "
-            "ORDER BY s.product_id, s.location_id, o.id LIMIT 1"
-        ).fetchone()
-        con.execute(
-            "INSERT INTO stock_transfers (id, product_id, from_location_id, to_location_id, "
-            "quantity, transferred_at, created_at, updated_at) VALUES (1, ?, ?, ?, 2, ?, ?, ?)",
-            (product, here, there, STAMP, STAMP, STAMP),
-        )
+    add_stock_transfer(store, STAMP)
 
     assert run_pipeline(settings).status == "succeeded"
 

@@ -22,7 +22,7 @@ from shelfwise.store.db import Database
 from shelfwise.store.inventory import cancel_order
 from shelfwise.store.models import Order, OrderStatus
 from tests.pipeline.conftest import settings_for
-from tests.pipeline.helpers import assert_same_gold, gold_frames
+from tests.pipeline.helpers import add_stock_transfer, assert_same_gold, gold_frames
 from tests.pipeline.test_quarantine import _assert_balanced, _inject_bad_rows, _raw
 from tests.pipeline.test_run import _add_orders
 
@@ -260,17 +260,7 @@ def test_a_table_without_rows_is_reused_until_its_first_rows_arrive(
     second = run_pipeline(settings)
 
     assert _modes(second)["stock_transfers"] == "reuse"
-    with closing(_raw(store)) as con, con:
-        product, here, there = con.execute(
-            "SELECT s.product_id, s.location_id, o.id FROM stock_levels s "
-            "JOIN locations o ON o.id <> s.location_id "
-            "ORDER BY s.product_id, s.location_id, o.id LIMIT 1"
-        ).fetchone()
-        con.execute(
-            "INSERT INTO stock_transfers (id, product_id, from_location_id, to_location_id, "
-            "quantity, transferred_at, created_at, updated_at) VALUES (1, ?, ?, ?, 2, ?, ?, ?)",
-            (product, here, there, STAMP, STAMP, STAMP),
-        )
+    add_stock_transfer(store, STAMP)
 
     third = run_pipeline(settings)
 
