@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from contextlib import closing
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import duckdb
@@ -69,14 +70,34 @@ def test_stray_values_are_kept_as_text_and_quarantined(
     untyped = orders.filter(f"id = {order_id}").project(UNTYPED).fetchone()
     assert untyped is not None and json.loads(untyped[0])["ordered_at"] == "yesterday"
 
-    with duckdb.connect(str(settings.warehouse_path), read_only=True) as warehouse:
-        reasons = dict(
-            warehouse.sql(
-                "SELECT record_key, reason FROM quarantine WHERE rule = 'invalid_value'"
-            ).fetchall()
-        )
+    reasons = _invalid_values(settings)
     assert reasons[f"order_line_id={line_id}"] == "quantity two is not a valid INTEGER"
     assert reasons[f"order_id={order_id}"] == "ordered_at yesterday is not a valid TIMESTAMP"
+
+    # a stray value a daily run finds (read by a query in the store, not by a scan)
+    later = f"{datetime.now(UTC) + timedelta(hours=1):%Y-%m-%d %H:%M:%S.%f}"  # after the watermark
+    with closing(sqlite3.connect(store)) as con, con:
+        con.execute("PRAGMA ignore_check_constraints = ON")
+        last_line = con.execute("SELECT MAX(id) FROM order_lines").fetchone()[0]
+        con.execute(
+            "UPDATE order_lines SET unit_price = 'cheap', updated_at = ? WHERE id = ?",
+            (later, last_line),
+        )
+
+    assert run_pipeline(settings, engine=engine).status == "succeeded"
+
+    reasons = _invalid_values(settings)
+    assert reasons[f"order_line_id={last_line}"] == "unit_price cheap is not a valid DECIMAL(12,2)"
+    assert reasons[f"order_line_id={line_id}"] == "quantity two is not a valid INTEGER"
+
+
+def _invalid_values(settings: Settings) -> dict[str, str]:
+    """Quarantined record key -> reason, for values that did not fit their type."""
+    with duckdb.connect(str(settings.warehouse_path), read_only=True) as warehouse:
+        rows = warehouse.sql(
+            "SELECT record_key, reason FROM quarantine WHERE rule = 'invalid_value'"
+        ).fetchall()
+    return {str(key): str(reason) for key, reason in rows}
 
 
 def _as_text(settings: Settings, table: str, without: str = "") -> int:
