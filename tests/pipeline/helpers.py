@@ -41,8 +41,8 @@ def column_types(warehouse: Path, table: str) -> dict[str, str]:
 
 
 def add_stock_transfer(store: Path, stamp: str) -> None:
-    """The store's first stock transfer (two units between two locations), changed at `stamp`:
-    the generated stores have none."""
+    """A stock transfer with id 1 (two units of a stocked product to another location), last
+    changed at `stamp`, written straight into the SQLite store."""
     with closing(sqlite3.connect(store)) as con, con:
         product, here, there = con.execute(
             "SELECT s.product_id, s.location_id, o.id FROM stock_levels s "
