@@ -51,6 +51,14 @@ def test_stray_values_are_kept_as_text_and_quarantined(
             (STAMP, line_id),
         )
         con.execute("UPDATE orders SET ordered_at = 'yesterday' WHERE id = ?", (order_id,))
+        con.execute("PRAGMA foreign_keys = OFF")
+        location = con.execute(
+            "SELECT location_id FROM reorder_settings ORDER BY rowid LIMIT 1"
+        ).fetchone()[0]
+        con.execute(
+            "UPDATE reorder_settings SET product_id = 'P-7' WHERE rowid = "
+            "(SELECT MIN(rowid) FROM reorder_settings)"
+        )
 
     run_pipeline(settings, engine=engine)
 
@@ -73,6 +81,12 @@ def test_stray_values_are_kept_as_text_and_quarantined(
     reasons = _invalid_values(settings)
     assert reasons[f"order_line_id={line_id}"] == "quantity two is not a valid INTEGER"
     assert reasons[f"order_id={order_id}"] == "ordered_at yesterday is not a valid TIMESTAMP"
+    key = f"product_id=P-7,location_id={location}"  # a key that did not fit shows its text
+    with duckdb.connect(str(settings.warehouse_path), read_only=True) as warehouse:
+        keyless = warehouse.sql(
+            f"SELECT rule, reason FROM quarantine WHERE record_key = '{key}'"
+        ).fetchall()
+    assert keyless == [("missing_key", f"key {key} is missing or invalid")]
 
     # a stray value a daily run finds (read by a query in the store, not by a scan)
     later = f"{datetime.now(UTC) + timedelta(hours=1):%Y-%m-%d %H:%M:%S.%f}"  # after the watermark
