@@ -1,5 +1,6 @@
-"""The Dagster definitions: every asset materializes in process (retraining included), checks
-pass, the sensors fire only when the operational store changed or gold changed."""
+"""The Dagster definitions: every asset materializes in process (retraining included) by the
+CLI's own incremental, locked and logged run, checks pass, the sensors fire only when the
+operational store changed or gold changed."""
 
 from __future__ import annotations
 
@@ -8,14 +9,20 @@ import sqlite3
 import subprocess
 import sys
 from contextlib import closing
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import dagster  # the `orchestrate` extra, installed by `make test`: never skipped
+import pytest
 
 from shelfwise.forecast import outputs, registry
 from shelfwise.forecast.data import load_panel
-from shelfwise.pipeline import orchestration
+from shelfwise.pipeline import checks, orchestration, recent_runs, runner
+from shelfwise.pipeline.checks import CheckResult
+from shelfwise.pipeline.gold import GOLD_NAMES
 from tests.pipeline.helpers import gold_frames
+from tests.pipeline.test_run import _add_orders
 
 # The generated world has 35 days: one-week windows, one to calibrate and one to choose.
 QUICK = orchestration.ForecastRunConfig(
@@ -23,33 +30,45 @@ QUICK = orchestration.ForecastRunConfig(
 )
 
 
+def _materialized(result: dagster.ExecuteInProcessResult) -> dict[str, dict[str, object]]:
+    """Asset name -> metadata of what a run materialized."""
+    found: dict[str, dict[str, object]] = {}
+    for event in result.get_asset_materialization_events():
+        materialization = event.materialization
+        found[materialization.asset_key.to_user_string()] = {
+            k: v.value for k, v in materialization.metadata.items()
+        }
+    return found
+
+
 def test_materialize_every_asset_in_process(tmp_path: Path, store: Path) -> None:
     resource = orchestration.ShelfwiseResource(
         home=str(tmp_path / "home"), database_url=f"sqlite:///{store}"
     )
     defs = orchestration.defs
-    assets = [
-        orchestration.bronze,
-        orchestration.silver,
-        *orchestration.GOLD_ASSETS,
-        orchestration.warehouse,
-        orchestration.forecast,
-    ]
+    assets = [orchestration.lakehouse, orchestration.forecast]
     instance = dagster.DagsterInstance.ephemeral()
 
     result = dagster.materialize(
-        [*assets, *orchestration.GOLD_CHECKS],
+        assets,
         resources={"shelfwise": resource},
         run_config=dagster.RunConfig(ops={"forecast": QUICK}),
         instance=instance,
     )
 
     assert result.success
-    checks = result.get_asset_check_evaluations()
-    assert len(checks) == len(orchestration.GOLD_CHECKS) and all(c.passed for c in checks)
+    evaluations = result.get_asset_check_evaluations()
+    assert {c.asset_key.to_user_string() for c in evaluations} == set(GOLD_NAMES)
+    assert all(c.passed for c in evaluations)
+    first = _materialized(result)
+    assert set(first) == {"bronze", "silver", *GOLD_NAMES, "warehouse", "forecast"}
     settings = resource.settings()
     gold = gold_frames(settings.warehouse_path)
     assert len(gold["fct_sales"]) > 0 and len(gold["fct_inventory_daily"]) > 0
+    # The run is the CLI's own: in the run log that `shelfwise pipeline status` reads.
+    (logged,) = recent_runs(settings, 5)
+    assert logged.status == "succeeded" and logged.run_id == first["warehouse"]["run_id"]
+    assert first["fct_sales"]["rows"] == len(gold["fct_sales"])
     # Retraining ran after the publish: a registered champion and its published forecast.
     assert registry.champion_version(settings) == "1"
     forecast = outputs.read_table(settings, "fct_forecast")
@@ -59,8 +78,7 @@ def test_materialize_every_asset_in_process(tmp_path: Path, store: Path) -> None
     assert (forecast["lo_95"] <= forecast["lo_80"]).all()
     assert (forecast["hi_80"] <= forecast["hi_95"]).all()
     assert outputs.read_table(settings, "fct_forecast_accuracy") is not None
-    (materialization,) = result.asset_materializations_for_node("forecast")
-    metadata = {k: v.value for k, v in materialization.metadata.items()}
+    metadata = first["forecast"]
     assert metadata["version"] == "1" and metadata["became_champion"] is True
     assert metadata["forecast_rows"] == len(forecast)
     wrmsse = metadata["backtest_wrmsse"]
@@ -69,7 +87,7 @@ def test_materialize_every_asset_in_process(tmp_path: Path, store: Path) -> None
     pipeline_keys = defs.resolve_job_def("shelfwise_pipeline").asset_layer.executable_asset_keys
     forecast_keys = defs.resolve_job_def("shelfwise_forecast").asset_layer.executable_asset_keys
     assert orchestration.forecast.key not in pipeline_keys
-    assert orchestration.warehouse.key in pipeline_keys
+    assert dagster.AssetKey("warehouse") in pipeline_keys
     assert forecast_keys == {orchestration.forecast.key}
     assert [s.cron_schedule for s in defs.schedules] == ["0 2 * * *"]  # type: ignore[union-attr]
 
@@ -79,19 +97,88 @@ def test_materialize_every_asset_in_process(tmp_path: Path, store: Path) -> None
         return orchestration.gold_changed(context)
 
     fingerprint = orchestration.gold_fingerprint(settings.warehouse_path)
-    first = evaluate(None)
-    assert isinstance(first, dagster.SensorResult) and first.cursor == fingerprint
-    assert [r.run_key for r in first.run_requests or []] == [fingerprint]
-    assert isinstance(evaluate(first.cursor), dagster.SkipReason)
-    again = dagster.materialize(
-        [*assets, *orchestration.GOLD_CHECKS],
-        selection=[orchestration.warehouse],
-        resources={"shelfwise": resource},
-        instance=instance,
+    sensed = evaluate(None)
+    assert isinstance(sensed, dagster.SensorResult) and sensed.cursor == fingerprint
+    assert [r.run_key for r in sensed.run_requests or []] == [fingerprint]
+    assert isinstance(evaluate(sensed.cursor), dagster.SkipReason)
+
+    # Nothing new in the store: the run materializes nothing, its checks say why.
+    quiet = dagster.materialize(
+        [orchestration.lakehouse], resources={"shelfwise": resource}, instance=instance
     )
-    assert again.success
+    assert quiet.success and _materialized(quiet) == {}
+    assert all(c.passed for c in quiet.get_asset_check_evaluations())
     assert orchestration.latest_gold_fingerprint(instance) == fingerprint
-    assert isinstance(evaluate(first.cursor), dagster.SkipReason)
+    assert isinstance(evaluate(sensed.cursor), dagster.SkipReason)
+
+    # New orders: an incremental run, which keeps the tables none of whose inputs changed.
+    assert _add_orders(store, 3) == 3
+    daily = dagster.materialize(
+        [orchestration.lakehouse], resources={"shelfwise": resource}, instance=instance
+    )
+    assert daily.success
+    changed = _materialized(daily)
+    assert {"bronze", "silver", "fct_sales", "fct_inventory_daily", "warehouse"} <= set(changed)
+    kept = set(GOLD_NAMES) - set(changed)
+    assert "dim_customer" in kept and changed["warehouse"]["kept"] == ", ".join(sorted(kept))
+    assert changed["bronze"]["order_lines"] == changed["bronze"]["orders"] == 3
+    latest = recent_runs(settings, 5)
+    assert [r.status for r in latest] == ["succeeded"] * 3 and not latest[0].full
+    assert latest[0].run_id == changed["warehouse"]["run_id"]
+    assert len(gold_frames(settings.warehouse_path)["fct_sales"]) == len(gold["fct_sales"]) + 3
+    assert isinstance(evaluate(sensed.cursor), dagster.SensorResult)
+
+
+def test_a_dagster_run_waits_for_no_other_run(tmp_path: Path, store: Path) -> None:
+    """Runs from Dagster and from the CLI take the same lock: never two at once."""
+    resource = orchestration.ShelfwiseResource(
+        home=str(tmp_path / "home"), database_url=f"sqlite:///{store}"
+    )
+    settings = resource.settings()
+    with runner._exclusive(settings.warehouse_path.with_name("pipeline.lock")):
+        result = dagster.materialize(
+            [orchestration.lakehouse], resources={"shelfwise": resource}, raise_on_error=False
+        )
+    assert not result.success
+    (failure,) = [e for e in result.all_events if e.is_step_failure]
+    assert "another pipeline run is using" in str(failure.step_failure_data.error)
+    assert not settings.warehouse_path.exists() and recent_runs(settings, 5) == []
+
+
+def test_a_failed_check_fails_the_run_and_publishes_nothing(
+    tmp_path: Path, store: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A check that fails (here made to, on a sound build) is reported on its table, passed
+    checks on theirs, and the run fails before publishing, as `pipeline run` does."""
+    real = checks.structural_checks
+
+    def one_repeated_key(*args: Any, **kwargs: Any) -> list[CheckResult]:
+        results = real(*args, **kwargs)
+        broken = "fct_sales.unique"
+        return [
+            replace(r, passed=False, failing=2, detail="2 keys repeat") if r.name == broken else r
+            for r in results
+        ]
+
+    monkeypatch.setattr(checks, "structural_checks", one_repeated_key)
+    resource = orchestration.ShelfwiseResource(
+        home=str(tmp_path / "home"), database_url=f"sqlite:///{store}"
+    )
+
+    result = dagster.materialize(
+        [orchestration.lakehouse], resources={"shelfwise": resource}, raise_on_error=False
+    )
+
+    assert not result.success
+    verdicts = {
+        c.asset_key.to_user_string(): c.passed for c in result.get_asset_check_evaluations()
+    }
+    assert verdicts == {name: name != "fct_sales" for name in GOLD_NAMES}
+    assert _materialized(result) == {}
+    settings = resource.settings()
+    assert not settings.warehouse_path.exists()
+    (logged,) = recent_runs(settings, 5)
+    assert logged.status == "failed" and "fct_sales.unique: 2 keys repeat" in (logged.error or "")
 
 
 def test_sensor_requests_a_run_only_when_the_store_changed(tmp_path: Path, store: Path) -> None:
@@ -117,9 +204,9 @@ def test_sensor_requests_a_run_only_when_the_store_changed(tmp_path: Path, store
     assert isinstance(moved, dagster.SensorResult) and moved.cursor != first.cursor
 
 
-def test_the_pipeline_job_runs_every_step_in_one_process(tmp_path: Path, store: Path) -> None:
+def test_the_pipeline_job_runs_in_the_run_process(tmp_path: Path, store: Path) -> None:
     """Launched as an operator would (`dagster job execute`, default config, a persistent
-    instance): every step runs in the run's own process, not one process per step."""
+    instance): the pipeline runs in the run's own process, not in one started for its step."""
     (tmp_path / "dagster").mkdir()
     (tmp_path / "dagster" / "dagster.yaml").touch()
     env = {

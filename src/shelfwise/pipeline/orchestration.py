@@ -2,12 +2,13 @@
 
     dagster dev -m shelfwise.pipeline.orchestration
 
-Assets: `bronze` (extract) → `silver` → one asset per gold table (with its real dependencies)
-→ `warehouse` (the atomic publish). Every gold table has an asset check (not-null and unique
-keys, relationships to dimensions); `fct_sales` also reconciles with the operational store.
-A daily schedule runs the pipeline; a sensor starts a run when the operational store changed
-(its newest `updated_at` moved). The steps are the same functions `shelfwise pipeline run`
-uses; the CLI needs no Dagster daemon.
+Assets: `bronze` → `silver` → one asset per gold table (with its real dependencies) →
+`warehouse` (the atomic publish), all made by one pipeline run (`lakehouse`, a multi-asset:
+the same `run_pipeline` as `shelfwise pipeline run`, incremental, locked and in the run log).
+Every gold table has an asset check (not-null and unique keys, relationships to dimensions;
+`fct_sales` also reconciles with the operational store), from the run's checks step. A daily
+schedule runs the pipeline; a sensor starts a run when the operational store changed (its
+newest `updated_at` moved). The CLI needs no Dagster daemon.
 
 Retraining is the `forecast` asset (group "forecast", downstream of `warehouse`): it trains a
 candidate, registers it, makes it champion only if it beats the champion on the same backtest
@@ -30,28 +31,26 @@ inside the asset: the pipeline assets load without the forecasting stack).
 # definition time and cannot resolve it from a string.
 
 import hashlib
-import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Literal
 
 import duckdb
 from dagster import (
     AssetCheckResult,
-    AssetChecksDefinition,
     AssetCheckSeverity,
+    AssetCheckSpec,
     AssetExecutionContext,
     AssetKey,
-    AssetsDefinition,
     AssetSelection,
+    AssetSpec,
     Config,
     ConfigurableResource,
     DagsterInstance,
     DagsterRunStatus,
     DataVersion,
     Definitions,
+    Failure,
     MaterializeResult,
     MetadataValue,
     RunRequest,
@@ -61,32 +60,18 @@ from dagster import (
     SensorResult,
     SkipReason,
     asset,
-    asset_check,
     define_asset_job,
     in_process_executor,
+    multi_asset,
     sensor,
 )
 from sqlalchemy import func, select
 
 from shelfwise.config import Settings
-from shelfwise.pipeline import checks
 from shelfwise.pipeline.catalog import WATERMARK, source_tables
-from shelfwise.pipeline.duckdb_support import attach_source, connect
-from shelfwise.pipeline.engines import open_engine
-from shelfwise.pipeline.engines.base import Engine
-from shelfwise.pipeline.extract import extract_table
-from shelfwise.pipeline.gold import GOLD_NAMES, GOLD_TABLES, GoldTable
-from shelfwise.pipeline.lake import Lake
-from shelfwise.pipeline.maintenance import maintain_if_due
-from shelfwise.pipeline.publish import publish_postgres, publish_warehouse
-from shelfwise.pipeline.runner import (
-    build_dim_date,
-    build_gold_table,
-    comments_for,
-    warehouse_tables,
-)
-from shelfwise.pipeline.settings import PipelineSettings
-from shelfwise.pipeline.silver import QUARANTINE, build_silver_table, quarantine_union
+from shelfwise.pipeline.gold import GOLD_NAMES, GOLD_TABLES
+from shelfwise.pipeline.runlog import RunSummary, StepSummary
+from shelfwise.pipeline.runner import PipelineBusy, PipelineFailed, run_pipeline
 from shelfwise.store.db import Database
 from shelfwise.store.models import Base
 
@@ -115,154 +100,63 @@ class ShelfwiseResource(ConfigurableResource):  # type: ignore[type-arg]
         }
         return Settings.model_validate(given)
 
-    @contextmanager
-    def open(self) -> Iterator[tuple[Settings, Engine]]:
-        settings = self.settings()
-        engine = open_engine(self.engine, settings.resolved_lake_uri, PipelineSettings())
-        try:
-            yield settings, engine
-        finally:
-            engine.close()
-
-
-def _layer_of(table: str) -> str:
-    return "silver" if table.startswith("stg_") else "gold"
-
 
 def _asset_of(table: str) -> AssetKey:
     return AssetKey("silver") if table.startswith("stg_") else AssetKey(table)
 
 
-@asset(group_name="lakehouse", description="Changed operational rows appended to bronze")
-def bronze(shelfwise: ShelfwiseResource) -> MaterializeResult[Any]:
-    settings = shelfwise.settings()
-    options = PipelineSettings()
-    with shelfwise.open() as (_, engine):
-        con = connect(options.duckdb_memory_limit)
-        try:
-            backend = attach_source(con, settings.resolved_database_url)
-            now = datetime.now(UTC).replace(tzinfo=None)
-            batch = f"dagster-{uuid.uuid4().hex[:8]}"
-            written = {
-                t.name: extract_table(
-                    con,
-                    backend=backend,
-                    table=t,
-                    lake=engine.lake,
-                    batch_id=batch,
-                    extracted_at=now,
-                    full=False,
-                    overlap=timedelta(seconds=options.pipeline_overlap_seconds),
-                ).rows_written
-                for t in reversed(source_tables())
-            }
-        finally:
-            con.close()
-    return MaterializeResult(metadata={"new_rows": sum(written.values()), **written})
-
-
-@asset(
-    group_name="lakehouse",
-    deps=[bronze],
-    description="stg_<table>: typed, deduplicated, validated; bad rows in quarantine",
+# What `dim_date` spans: every day of orders, movements and purchases, and the holidays of
+# the countries shops are in.
+DIM_DATE_INPUTS = (
+    "stg_orders",
+    "stg_stock_movements",
+    "stg_purchase_receipts",
+    "stg_purchase_orders",
+    "stg_locations",
 )
-def silver(shelfwise: ShelfwiseResource) -> MaterializeResult[Any]:
-    now = datetime.now(UTC).replace(tzinfo=None)
-    quarantined = 0
-    with shelfwise.open() as (_, engine):
-        tables = list(source_tables())
-        for table in tables:
-            engine.ensure(table.layer, table.raw)
-            result = build_silver_table(engine, table, now)
-            engine.save("eval" if table.evaluation_only else "silver", table.staged)
-            if engine.has(f"{table.staged}_history"):
-                engine.save("silver", f"{table.staged}_history")
-            quarantined += result.rows_quarantined
-        engine.materialize(QUARANTINE, quarantine_union(tables))
-        engine.save("silver", QUARANTINE)
-    return MaterializeResult(metadata={"rows_quarantined": quarantined})
+CHECK = "keys_and_relationships"
 
 
-def _gold_asset(
-    name: str, inputs: tuple[str, ...], grain: str, build: Callable[[Engine], int]
-) -> AssetsDefinition:
+def _gold_spec(name: str, inputs: tuple[str, ...], grain: str) -> AssetSpec:
     deps = sorted({_asset_of(t) for t in inputs}, key=str)
-
-    @asset(name=name, group_name="gold", deps=deps, description=grain)
-    def _build(shelfwise: ShelfwiseResource) -> MaterializeResult[Any]:
-        with shelfwise.open() as (_, engine):
-            for table in inputs:
-                engine.ensure(_layer_of(table), table)
-            rows = build(engine)
-            engine.save("gold", name)
-        return MaterializeResult(metadata={"rows": rows, "grain": grain})
-
-    return _build
+    # (skippable: a daily run keeps a table none of whose inputs changed, unmaterialized)
+    return AssetSpec(name, deps=deps, group_name="gold", description=grain, skippable=True)
 
 
-def _gold_check(table: GoldTable) -> AssetChecksDefinition:
-    @asset_check(asset=AssetKey(table.name), name="keys_and_relationships", blocking=True)
-    def _check(shelfwise: ShelfwiseResource) -> AssetCheckResult:
-        with shelfwise.open() as (settings, engine):
-            needed = {table.name, *(parent for parent, _ in table.references.values())}
-            for name in needed:
-                engine.ensure("gold", name)
-            results = checks.structural_checks(engine, (table,))
-            if table.name == "fct_sales":
-                results.append(_reconcile(settings, engine))
-        failed = [r for r in results if not r.passed]
-        return AssetCheckResult(
-            passed=not failed,
-            severity=AssetCheckSeverity.ERROR,
-            metadata={r.check: r.detail for r in results},
-        )
-
-    return _check
-
-
-def _reconcile(settings: Settings, engine: Engine) -> checks.CheckResult:
-    engine.ensure("silver", "stg_order_lines")
-    engine.ensure("silver", QUARANTINE)
-    engine.materialize(
-        "_quarantine_order_lines",
-        f"SELECT * FROM {QUARANTINE} WHERE source_table = 'order_lines'",
-    )
-    newest = engine.scalar("SELECT MAX(updated_at) FROM stg_order_lines")
-    cutoff = (newest or datetime(1970, 1, 1)) - timedelta(
-        seconds=PipelineSettings().pipeline_overlap_seconds
-    )
-    con = connect()
-    try:
-        backend = attach_source(con, settings.resolved_database_url)
-        return checks.reconcile_sales(engine, con, backend=backend, cutoff=cutoff)
-    finally:
-        con.close()
-
-
-def _builder(table: GoldTable) -> Callable[[Engine], int]:
-    def build(engine: Engine) -> int:
-        return build_gold_table(engine, table)
-
-    return build
-
-
-GOLD_ASSETS = [
-    _gold_asset(
-        "dim_date",
-        (
-            "stg_orders",
-            "stg_stock_movements",
-            "stg_purchase_receipts",
-            "stg_purchase_orders",
-            "stg_locations",
-        ),
-        "one row per calendar day",
-        build_dim_date,
+PIPELINE_SPECS = [
+    AssetSpec(
+        "bronze",
+        group_name="lakehouse",
+        description="new and changed operational rows appended to bronze (raw_<table>)",
+        skippable=True,
     ),
-    *(_gold_asset(t.name, t.inputs, t.grain, _builder(t)) for t in GOLD_TABLES),
+    AssetSpec(
+        "silver",
+        deps=["bronze"],
+        group_name="lakehouse",
+        description="stg_<table>: typed, deduplicated, validated; bad rows in quarantine",
+        skippable=True,
+    ),
+    _gold_spec("dim_date", DIM_DATE_INPUTS, "one row per calendar day"),
+    *(_gold_spec(t.name, t.inputs, t.grain) for t in GOLD_TABLES),
+    AssetSpec(
+        "warehouse",
+        deps=[AssetKey(name) for name in GOLD_NAMES],
+        group_name="warehouse",
+        description="gold published atomically to the DuckDB warehouse (and PostgreSQL if set)",
+        skippable=True,
+    ),
 ]
-DIM_DATE_CHECK = _gold_check(checks.DIM_DATE)
-GOLD_CHECKS = [DIM_DATE_CHECK, *(_gold_check(t) for t in GOLD_TABLES)]
+GOLD_CHECK_SPECS = [
+    AssetCheckSpec(
+        CHECK,
+        asset=name,
+        blocking=True,
+        description="not-null and unique keys, relationships to the dimensions"
+        + ("; reconciled with the operational order lines" if name == "fct_sales" else ""),
+    )
+    for name in GOLD_NAMES
+]
 
 
 FINGERPRINT = "gold_fingerprint"
@@ -282,42 +176,155 @@ def gold_fingerprint(warehouse_path: Path) -> str:
     return digest.hexdigest()[:16]
 
 
-@asset(
-    group_name="warehouse",
-    deps=[AssetKey(name) for name in GOLD_NAMES],
-    description="gold published atomically to the DuckDB warehouse (and PostgreSQL if set)",
+class PipelineRunConfig(Config):
+    """Set `full` in the launchpad to rebuild the lake from scratch (`pipeline run --full`)."""
+
+    full: bool = False
+
+
+class _StepLog:
+    """The run's steps, as they finish, in the Dagster run's log."""
+
+    def __init__(self, log: Any) -> None:
+        self.log = log
+
+    def begin(self, total_steps: int) -> None:
+        self.log.info(f"{total_steps} steps")
+
+    def step_started(self, name: str) -> None:
+        del name
+
+    def step_finished(self, step: StepSummary) -> None:
+        counts = f"read {step.rows_read:,}, written {step.rows_written:,}"
+        if step.rows_quarantined:
+            counts += f", quarantined {step.rows_quarantined:,}"
+        line = f"{step.name}: {step.status} in {step.seconds:.2f} s ({counts})"
+        self.log.info(line if step.error is None else f"{line}: {step.error}")
+
+
+@multi_asset(
+    name="lakehouse",
+    specs=PIPELINE_SPECS,
+    check_specs=GOLD_CHECK_SPECS,
+    can_subset=False,
 )
-def warehouse(shelfwise: ShelfwiseResource) -> MaterializeResult[Any]:
-    with shelfwise.open() as (settings, engine):
-        items = warehouse_tables(engine.lake.exists)
-        comments = comments_for(items)
-        publish_warehouse(
-            settings.warehouse_path,
-            engine.lake,
-            items,
-            run_id=f"dagster-{uuid.uuid4().hex[:8]}",
-            comments=comments,
+def lakehouse(
+    context: AssetExecutionContext, config: PipelineRunConfig, shelfwise: ShelfwiseResource
+) -> Iterator[MaterializeResult[Any] | AssetCheckResult]:
+    """One pipeline run, exactly as `shelfwise pipeline run` makes it.
+
+    Why one multi-asset and not a run per asset: the run is incremental (a daily run extracts
+    the changed rows, merges them, recomputes the recent days and keeps the rest), takes the
+    pipeline's lock (no second run, no lake maintenance, meanwhile), is logged where `shelfwise
+    pipeline status` and the website read it, and publishes every gold table of one silver
+    version at once. Assets rebuilt one by one redid silver and gold in full on every run,
+    unlocked and unlogged. Materializing any of these assets runs the whole pipeline; a table
+    the run kept as it was is not materialized again.
+    """
+    settings = shelfwise.settings()
+    try:
+        run = run_pipeline(
+            settings, full=config.full, engine=shelfwise.engine, progress=_StepLog(context.log)
         )
-        if settings.warehouse_url:
-            publish_postgres(settings.warehouse_url, engine.lake, items, comments)
-        maintained = _maintain_if_due(engine.lake)
+    except PipelineBusy as exc:
+        raise Failure(description=str(exc)) from exc
+    except PipelineFailed as exc:
+        failed_checks = _step(exc.summary, "checks")
+        if failed_checks is not None and failed_checks.status == "failed":
+            yield from _check_results(failed_checks)
+        raise Failure(
+            description=f"pipeline run {exc.summary.run_id} failed: {exc.summary.error}",
+            metadata={"run_id": exc.summary.run_id},
+        ) from exc
+    yield from _run_results(run, settings)
+
+
+def _step(run: RunSummary, name: str) -> StepSummary | None:
+    return next((s for s in run.steps if s.name == name), None)
+
+
+def _kept(run: RunSummary) -> set[str]:
+    """Gold tables the run kept as they were (none of their inputs changed)."""
+    return {
+        name
+        for name in GOLD_NAMES
+        if (step := _step(run, f"gold {name}")) is None or "reused" in step.detail
+    }
+
+
+def _run_results(
+    run: RunSummary, settings: Settings
+) -> Iterator[MaterializeResult[Any] | AssetCheckResult]:
+    """What the run materialized, and its check results (a table the run kept, or a run that
+    found nothing new, was checked when it was built)."""
+    checked = _step(run, "checks")
+    if checked is None or checked.status == "skipped":
+        reason = "nothing new in the store since the last successful run: gold kept as it was"
+        for name in GOLD_NAMES:
+            yield AssetCheckResult(
+                asset_key=name, check_name=CHECK, passed=True, metadata={"not run": reason}
+            )
+        return
+    extracted = [s for s in run.steps if s.name.startswith("extract ")]
+    yield MaterializeResult(
+        asset_key="bronze",
+        metadata={
+            "run_id": run.run_id,
+            "new_rows": sum(s.rows_written for s in extracted),
+            **{s.name.removeprefix("extract "): s.rows_written for s in extracted},
+        },
+    )
+    staged = [s for s in run.steps if s.name.startswith("silver ")]
+    yield MaterializeResult(
+        asset_key="silver",
+        metadata={
+            "rows_read": sum(s.rows_read for s in staged),
+            "rows_written": sum(s.rows_written for s in staged),
+            "rows_quarantined": sum(s.rows_quarantined for s in staged),
+        },
+    )
+    kept = _kept(run)
+    for step in run.steps:
+        name = step.name.removeprefix("gold ")
+        if name in GOLD_NAMES and name not in kept:
+            detail = {k: v for k, v in step.detail.items() if isinstance(v, str)}
+            yield MaterializeResult(asset_key=name, metadata={"rows": step.rows_written, **detail})
+    yield from _check_results(checked)
+    published = _step(run, "publish")
     fingerprint = gold_fingerprint(settings.warehouse_path)
-    return MaterializeResult(
+    yield MaterializeResult(
+        asset_key="warehouse",
         metadata={
             "path": str(settings.warehouse_path),
+            "run_id": run.run_id,
+            "seconds": MetadataValue.float(run.seconds or 0.0),
+            "kept": ", ".join(sorted(kept)) or "none",
+            "patched": str(published.detail.get("patched", {})) if published else "",
             FINGERPRINT: fingerprint,
-            "lake maintenance": maintained,
         },
         data_version=DataVersion(fingerprint),
     )
 
 
-def _maintain_if_due(lake: Lake) -> str:
-    """The lake's weekly compaction and vacuum, as `shelfwise pipeline run` does them."""
-    result = maintain_if_due(lake, PipelineSettings(), datetime.now(UTC))
-    if result is None:
-        return "not due"
-    return f"{result.files_compacted} files compacted, {result.files_removed} deleted"
+def _check_results(checks_step: StepSummary) -> Iterator[AssetCheckResult]:
+    """One result per gold table from the checks step's detail ("<table>.<check>": what it
+    found; "failed": the names of those that failed). A table with none was kept as it was."""
+    failed = set(checks_step.detail.get("failed", []))
+    for name in GOLD_NAMES:
+        found = {
+            check.removeprefix(f"{name}."): str(detail)
+            for check, detail in checks_step.detail.items()
+            if check.startswith(f"{name}.")
+        }
+        if not found:
+            found = {"not run": "kept as it was, and checked when it was built"}
+        yield AssetCheckResult(
+            asset_key=name,
+            check_name=CHECK,
+            passed=not any(f"{name}.{check}" in failed for check in found),
+            severity=AssetCheckSeverity.ERROR,
+            metadata=found,
+        )
 
 
 class ForecastRunConfig(Config):
@@ -331,7 +338,7 @@ class ForecastRunConfig(Config):
 
 @asset(
     group_name="forecast",
-    deps=[warehouse],
+    deps=[AssetKey("warehouse")],
     description="retrain, promote only if better on the same backtest, publish fct_forecast "
     "from the champion, score past forecasts",
 )
@@ -375,10 +382,9 @@ def forecast(
     return MaterializeResult(metadata=metadata)
 
 
-# Every step of a run in one process: the steps share one lake on local disk and each DuckDB
-# (or Spark) statement already uses every core, while Dagster's default, a process per step,
-# paid Dagster's and the pipeline's imports (and, on Spark, a JVM) ~30 times: a run of the demo
-# data took 58 s that way and 12 s in one process (`dagster job execute`, 2 cores).
+# The run's one step in the run's own process: Dagster's default starts another process for
+# it, paying Dagster's and the pipeline's imports (and, on Spark, a JVM) once more. (When the
+# assets were built one by one, a process per step took 58 s for the demo data, 12 s in one.)
 pipeline_job = define_asset_job(
     "shelfwise_pipeline",
     selection=AssetSelection.all() - AssetSelection.groups("forecast"),
@@ -424,7 +430,7 @@ ACTIVE = [
 
 def latest_gold_fingerprint(instance: DagsterInstance) -> str | None:
     """The fingerprint of the newest `warehouse` materialization, if there is one."""
-    event = instance.get_latest_materialization_event(warehouse.key)
+    event = instance.get_latest_materialization_event(AssetKey("warehouse"))
     materialization = event.asset_materialization if event else None
     entry = materialization.metadata.get(FINGERPRINT) if materialization else None
     return None if entry is None else str(entry.value)
@@ -447,8 +453,7 @@ def gold_changed(context: SensorEvaluationContext) -> SensorResult | SkipReason:
 
 
 defs = Definitions(
-    assets=[bronze, silver, *GOLD_ASSETS, warehouse, forecast],
-    asset_checks=GOLD_CHECKS,
+    assets=[lakehouse, forecast],
     jobs=[pipeline_job, forecast_job],
     schedules=[daily],
     sensors=[store_changed, gold_changed],

@@ -664,6 +664,7 @@ def _checks(
             step.detail["not checked again (kept as they were)"] = ", ".join(settled)
         step.rows_read = len(results)
         if failed:
+            step.detail["failed"] = [r.name for r in failed]
             raise AssertionError(
                 f"{len(failed)} of {len(results)} gold checks failed: "
                 + "; ".join(f"{r.name}: {r.detail}" for r in failed)
