@@ -1,7 +1,7 @@
 """Gold checks find what breaks a table's contract: nulls, repeated keys, orphan references.
 
-The daily fact's key (product, location, day) is checked by per-group day bitmaps on DuckDB
-and by a plain GROUP BY on Spark; both must flag the same rows.
+The daily fact's key (product, location, day) is checked by per-group day bitmaps, spelled
+for each engine; both must flag the same rows.
 """
 
 from __future__ import annotations

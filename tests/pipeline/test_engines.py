@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 
 from shelfwise.config import Settings
 from shelfwise.pipeline import run_pipeline
+from shelfwise.pipeline.engines import open_engine
 from shelfwise.pipeline.gold import GOLD_NAMES
+from shelfwise.pipeline.settings import PipelineSettings
 from tests.pipeline.conftest import settings_for
 from tests.pipeline.helpers import assert_same_gold, column_types, gold_frames
 
@@ -37,3 +40,26 @@ def test_spark_and_duckdb_build_identical_gold(
     assert not (lake / "gold" / "fct_sales" / "_delta_log").exists()
     quarantined = [s.rows_quarantined for s in sparked.steps if s.name.startswith("silver")]
     assert quarantined == [s.rows_quarantined for s in duck.steps if s.name.startswith("silver")]
+    # the tables Spark computed during the run went with its engine
+    assert list((lake / "_tmp" / "spark").iterdir()) == []
+
+
+@pytest.mark.spark
+def test_spark_keeps_computed_tables_as_parquet_until_closed(spark: object, tmp_path: Path) -> None:
+    """A computed table is read back from Parquet files beside the lake, which the engine
+    removes when closed; a folder left by a process that is gone is removed by the next."""
+    scratch = tmp_path / "lake" / "_tmp" / "spark"
+    left = scratch / "999999999-0badf00d"  # (above any pid this system hands out)
+    (left / "0-x").mkdir(parents=True)
+    mine = scratch / f"{os.getpid()}-cafe0123"  # another engine of this process, still open
+    mine.mkdir()
+    engine = open_engine("spark", str(tmp_path / "lake"), PipelineSettings())
+
+    engine.materialize("numbers", "SELECT id, id * 2 AS twice FROM range(5)")
+
+    assert engine.rows("SELECT SUM(twice) FROM numbers") == [(20,)]
+    (results,) = [f for f in scratch.iterdir() if f not in (left, mine)]
+    assert [f.name for f in results.iterdir()] == ["0-numbers"]
+    assert not left.exists() and mine.exists()
+    engine.close()
+    assert not results.exists()

@@ -1,4 +1,5 @@
-"""Small files (state, caches, version pointers) written so a reader sees a whole one or none."""
+"""Small files (state, caches, version pointers) written so a reader sees a whole one or none,
+and whether the process that left something behind still runs."""
 
 from __future__ import annotations
 
@@ -17,3 +18,14 @@ def replace_file(path: Path, text: str, *, durable: bool = False) -> None:
             handle.flush()
             os.fsync(handle.fileno())
     temporary.replace(path)
+
+
+def process_alive(pid: int) -> bool:
+    """Whether process `pid` runs (on this machine)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # it runs, as another user
+        return True
+    return True

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from shelfwise.config import Settings
+from shelfwise.pipeline.files import process_alive
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -94,16 +95,6 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 class RunLog:
     """The run log's file. From `start` to `finish` a run keeps one connection: it writes ~60
     times, and closing the last connection of a WAL database checkpoints it each time.
@@ -150,7 +141,7 @@ class RunLog:
     def _record_start(self, run: RunSummary) -> None:
         with self._connect() as con:
             for run_id, pid in con.execute("SELECT run_id, pid FROM runs WHERE status='running'"):
-                if not _alive(pid):
+                if not process_alive(pid):
                     con.execute(
                         "UPDATE runs SET status='abandoned', error=? WHERE run_id=?",
                         (
@@ -213,7 +204,7 @@ class RunLog:
             ).fetchall()
             summaries = []
             for run_id, engine, full, status, started, finished, error, pid in runs:
-                if status == "running" and not _alive(pid):
+                if status == "running" and not process_alive(pid):
                     status = "abandoned"
                 steps = [
                     StepSummary(

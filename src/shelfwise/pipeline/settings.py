@@ -51,6 +51,12 @@ class PipelineSettings(BaseSettings):
     )
     duckdb_memory_limit: str = Field(default="2GB", description="DuckDB spills to disk above it")
     spark_master: str = Field(default="local[*]", description="spark.master for --engine spark")
+    spark_driver_memory: str = Field(
+        default="4g",
+        description="spark.driver.memory for a session we start: in local mode the whole of "
+        "Spark's memory (Spark's own default, 1g, spills the daily fact of a million order "
+        "lines to disk)",
+    )
     spark_shuffle_partitions: int = Field(
         default=16, ge=1, description="spark.sql.shuffle.partitions for a session we start"
     )

@@ -10,13 +10,18 @@ zone UTC), matching DuckDB's `TIMESTAMP`, so both engines produce identical gold
 
 from __future__ import annotations
 
+import itertools
+import os
+import shutil
+import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from shelfwise.pipeline.engines.base import Dialect, Engine
+from shelfwise.pipeline.engines.base import DayBitmap, Dialect, Engine
+from shelfwise.pipeline.files import process_alive
 from shelfwise.pipeline.lake import DeltaLake, Lake, ParquetLake
 from shelfwise.pipeline.settings import PipelineSettings
 
@@ -29,6 +34,11 @@ SPARK_DIALECT = Dialect(
     full_match=lambda text, pattern: f"({text} RLIKE '^(?:{pattern})$')",
     day_series=lambda first, last: f"explode(sequence({first}, {last}))",
     json_text=lambda document, field: f"get_json_object({document}, '$.{field}')",
+    day_bitmap=DayBitmap(
+        offset=lambda day, first: f"datediff({day}, DATE '{first}')",
+        distinct=lambda bit: f"bit_count(bit_or(shiftleft(CAST(1 AS BIGINT), {bit})))",
+        block=63,
+    ),
 )
 
 # Session settings the shared SQL relies on; applied to an existing session too.
@@ -49,6 +59,7 @@ def spark_session(options: PipelineSettings) -> SparkSession:
         builder = (
             SparkSession.builder.master(options.spark_master)
             .appName("shelfwise-pipeline")
+            .config("spark.driver.memory", options.spark_driver_memory)
             .config("spark.sql.shuffle.partitions", str(options.spark_shuffle_partitions))
             .config("spark.ui.showConsoleProgress", "false")
         )
@@ -60,6 +71,16 @@ def spark_session(options: PipelineSettings) -> SparkSession:
     return session
 
 
+def _results_folder(scratch: Path) -> Path:
+    """This engine's own folder for computed tables, under `scratch`; folders left by
+    processes that ended without closing their engine (killed, crashed) are removed."""
+    for folder in scratch.glob("*-*"):
+        pid = folder.name.split("-", 1)[0]
+        if pid.isdigit() and not process_alive(int(pid)):
+            shutil.rmtree(folder, ignore_errors=True)
+    return scratch / f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
+
+
 class SparkEngine(Engine):
     name = "spark"
     dialect = SPARK_DIALECT
@@ -69,17 +90,30 @@ class SparkEngine(Engine):
         self.delta = options.spark_delta
         self.lake: Lake = DeltaLake(root) if self.delta else ParquetLake(root)
         self._views: set[str] = set()
+        self._results = _results_folder(self.lake.scratch("spark"))
+        self._stored = itertools.count()
 
     def _publish(self, name: str, frame: DataFrame) -> None:
         frame.createOrReplaceTempView(name)
         self._views.add(name)
 
     def materialize(self, name: str, sql: str, *, lazy: bool = False) -> None:
-        # A local checkpoint computes the result once and cuts its lineage: later queries see a
-        # plain scan, not the whole plan behind it (persist() keeps the plan, and Spark then
-        # compares every new plan against every cached one, which grows with each table).
+        """Computed once into Parquet files of the run (beside the lake, where a cluster's
+        executors reach them too) and read back: later queries see a plain scan of the result,
+        not the whole plan behind it, and read only the columns they need.
+
+        (A local checkpoint held the rows in Spark's block store, where every scan decodes
+        every column, and spilled them to disk at a million order lines: the checks took 82 s
+        over checkpointed gold, 27 s over Parquet. `persist()` keeps the plan, and Spark
+        compares every new plan against every cached one, which grows with each table.)
+        """
         frame = self.spark.sql(sql)
-        self._publish(name, frame if lazy else frame.localCheckpoint(eager=True))
+        if lazy:
+            self._publish(name, frame)
+            return
+        path = self._results / f"{next(self._stored)}-{name}"
+        frame.write.parquet(str(path))
+        self._publish(name, self.spark.read.parquet(str(path)))
 
     def view(self, name: str, sql: str) -> None:
         self._publish(name, self.spark.sql(sql))
@@ -132,3 +166,4 @@ class SparkEngine(Engine):
     def close(self) -> None:
         for name in list(self._views):
             self.drop(name)
+        shutil.rmtree(self._results, ignore_errors=True)
