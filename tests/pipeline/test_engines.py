@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import pyarrow.parquet as pq
 import pytest
 
 from shelfwise.config import Settings
@@ -47,7 +48,8 @@ def test_spark_and_duckdb_build_identical_gold(
 @pytest.mark.spark
 def test_spark_keeps_computed_tables_as_parquet_until_closed(spark: object, tmp_path: Path) -> None:
     """A computed table is read back from Parquet files beside the lake, which the engine
-    removes when closed; a folder left by a process that is gone is removed by the next."""
+    removes when closed; a folder left by a process that is gone is removed by the next.
+    Saving a computed table links its files into the lake instead of writing them again."""
     scratch = tmp_path / "lake" / "_tmp" / "spark"
     left = scratch / "999999999-0badf00d"  # (above any pid this system hands out)
     (left / "0-x").mkdir(parents=True)
@@ -61,5 +63,11 @@ def test_spark_keeps_computed_tables_as_parquet_until_closed(spark: object, tmp_
     (results,) = [f for f in scratch.iterdir() if f not in (left, mine)]
     assert [f.name for f in results.iterdir()] == ["0-numbers"]
     assert not left.exists() and mine.exists()
+    assert engine.save("silver", "numbers") == 5
+    saved = engine.lake.files("silver", "numbers")
+    computed = list((results / "0-numbers").glob("*.parquet"))
+    assert saved and len(saved) == len(computed)
+    assert {Path(f).stat().st_ino for f in saved} == {f.stat().st_ino for f in computed}
     engine.close()
     assert not results.exists()
+    assert pq.read_table(saved).to_pydict()["twice"] == [0, 2, 4, 6, 8]

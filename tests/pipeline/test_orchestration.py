@@ -186,8 +186,12 @@ def test_sensor_requests_a_run_only_when_the_store_changed(tmp_path: Path, store
         home=str(tmp_path / "home"), database_url=f"sqlite:///{store}"
     )
 
+    instance = dagster.DagsterInstance.ephemeral()
+
     def evaluate(cursor: str | None) -> object:
-        context = dagster.build_sensor_context(cursor=cursor, resources={"shelfwise": resource})
+        context = dagster.build_sensor_context(
+            cursor=cursor, resources={"shelfwise": resource}, instance=instance
+        )
         return orchestration.store_changed(context)
 
     first = evaluate(None)
@@ -200,6 +204,14 @@ def test_sensor_requests_a_run_only_when_the_store_changed(tmp_path: Path, store
             "updated_at = '2999-01-01 00:00:00.000000' WHERE id = 1"
         )
 
+    # While a pipeline run is under way the change waits (the run would fail on the lock)
+    running = dagster.DagsterRun(
+        job_name="shelfwise_pipeline", run_id="under-way", status=dagster.DagsterRunStatus.STARTED
+    )
+    instance.add_run(running)
+    waiting = evaluate(first.cursor)
+    assert isinstance(waiting, dagster.SkipReason) and "under way" in (waiting.skip_message or "")
+    instance.report_run_failed(running)  # (over, one way or another)
     moved = evaluate(first.cursor)
     assert isinstance(moved, dagster.SensorResult) and moved.cursor != first.cursor
 

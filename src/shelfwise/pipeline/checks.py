@@ -49,7 +49,7 @@ def _unique_query(
     the other key columns and block of days against the distinct days the block holds, as the
     bits of one integer: at a million order lines a hash of every key (53 M) spilled to disk
     and took 8-9 s of the checks, a bitmap of every day per group 1.3 s, one per block of 63
-    days 0.7 s. On Spark (local, 2 cores) the hash of every key took 54 s, the blocks ~2 s.
+    days 0.7 s. On Spark (local, 2 cores) the hash of every key took 54 s, the blocks ~6 s.
     (A block is named by its first offset, not by a division, whose spelling differs.)
     """
     key = ", ".join(table.key)

@@ -409,23 +409,27 @@ def store_high_water_mark(settings: Settings) -> str | None:
     return max(stamps) if stamps else None
 
 
-@sensor(job=pipeline_job, minimum_interval_seconds=300)
-def store_changed(
-    context: SensorEvaluationContext, shelfwise: ShelfwiseResource
-) -> SensorResult | SkipReason:
-    """Start a run when the operational store's newest `updated_at` moved."""
-    mark = store_high_water_mark(shelfwise.settings())
-    if mark is None or mark == context.cursor:
-        return SkipReason(f"no change since {context.cursor or 'the beginning'}")
-    return SensorResult(run_requests=[RunRequest(run_key=mark)], cursor=mark)
-
-
 ACTIVE = [
     DagsterRunStatus.QUEUED,
     DagsterRunStatus.NOT_STARTED,
     DagsterRunStatus.STARTING,
     DagsterRunStatus.STARTED,
 ]
+
+
+@sensor(job=pipeline_job, minimum_interval_seconds=300)
+def store_changed(
+    context: SensorEvaluationContext, shelfwise: ShelfwiseResource
+) -> SensorResult | SkipReason:
+    """Start a run when the operational store's newest `updated_at` moved; not while a
+    pipeline run is under way (it would fail on the pipeline's lock): the cursor stays, so
+    the change starts a run at the next tick after that one."""
+    mark = store_high_water_mark(shelfwise.settings())
+    if mark is None or mark == context.cursor:
+        return SkipReason(f"no change since {context.cursor or 'the beginning'}")
+    if context.instance.get_runs_count(RunsFilter(job_name=pipeline_job.name, statuses=ACTIVE)):
+        return SkipReason("a pipeline run is under way; the store's changes are taken next")
+    return SensorResult(run_requests=[RunRequest(run_key=mark)], cursor=mark)
 
 
 def latest_gold_fingerprint(instance: DagsterInstance) -> str | None:

@@ -81,6 +81,18 @@ def _results_folder(scratch: Path) -> Path:
     return scratch / f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
 
 
+def _link_parquet(source: Path, target: Path) -> None:
+    """The Parquet files of folder `source` also in folder `target`: hard links (no copy; the
+    run's folder is removed at its end, the lake's names keep the data), copies where the
+    two are on different file systems."""
+    target.mkdir(parents=True, exist_ok=True)
+    for file in source.glob("*.parquet"):
+        try:
+            os.link(file, target / file.name)
+        except OSError:
+            shutil.copyfile(file, target / file.name)
+
+
 class SparkEngine(Engine):
     name = "spark"
     dialect = SPARK_DIALECT
@@ -92,10 +104,15 @@ class SparkEngine(Engine):
         self._views: set[str] = set()
         self._results = _results_folder(self.lake.scratch("spark"))
         self._stored = itertools.count()
+        self._files: dict[str, Path] = {}  # a computed table's name -> the folder of its files
 
-    def _publish(self, name: str, frame: DataFrame) -> None:
+    def _publish(self, name: str, frame: DataFrame, files: Path | None = None) -> None:
         frame.createOrReplaceTempView(name)
         self._views.add(name)
+        if files is None:
+            self._files.pop(name, None)
+        else:
+            self._files[name] = files
 
     def materialize(self, name: str, sql: str, *, lazy: bool = False) -> None:
         """Computed once into Parquet files of the run (beside the lake, where a cluster's
@@ -113,7 +130,7 @@ class SparkEngine(Engine):
             return
         path = self._results / f"{next(self._stored)}-{name}"
         frame.write.parquet(str(path))
-        self._publish(name, self.spark.read.parquet(str(path)))
+        self._publish(name, self.spark.read.parquet(str(path)), files=path)
 
     def view(self, name: str, sql: str) -> None:
         self._publish(name, self.spark.sql(sql))
@@ -145,7 +162,11 @@ class SparkEngine(Engine):
             return int(frame.count())
         assert isinstance(self.lake, ParquetLake)
         _, version_dir = self.lake.new_version(layer, table)
-        frame.write.mode("overwrite").parquet(str(version_dir / "data"))
+        computed = self._files.get(source or table)
+        if computed is None:
+            frame.write.mode("overwrite").parquet(str(version_dir / "data"))
+        else:  # its files are the version's: linked, not written again
+            _link_parquet(computed, version_dir / "data")
         self.lake.commit(layer, table, version_dir, append=False)
         return sum(pq.ParquetFile(f).metadata.num_rows for f in version_dir.rglob("*.parquet"))
 
@@ -162,6 +183,7 @@ class SparkEngine(Engine):
     def drop(self, name: str) -> None:
         self.spark.catalog.dropTempView(name)
         self._views.discard(name)
+        self._files.pop(name, None)
 
     def close(self) -> None:
         for name in list(self._views):
