@@ -8,6 +8,7 @@ import os
 import sqlite3
 import subprocess
 import sys
+import threading
 from contextlib import closing
 from dataclasses import replace
 from pathlib import Path
@@ -129,20 +130,54 @@ def test_materialize_every_asset_in_process(tmp_path: Path, store: Path) -> None
     assert isinstance(evaluate(sensed.cursor), dagster.SensorResult)
 
 
-def test_a_dagster_run_waits_for_no_other_run(tmp_path: Path, store: Path) -> None:
-    """Runs from Dagster and from the CLI take the same lock: never two at once."""
+def test_a_dagster_run_waits_for_the_lock_then_runs(
+    tmp_path: Path, store: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Runs from Dagster and from the CLI take the same lock: never two at once. A Dagster
+    run waits for it (up to `lock_wait_minutes`), then runs; past that it fails, unstarted."""
     resource = orchestration.ShelfwiseResource(
         home=str(tmp_path / "home"), database_url=f"sqlite:///{store}"
     )
     settings = resource.settings()
-    with runner._exclusive(settings.warehouse_path.with_name("pipeline.lock")):
-        result = dagster.materialize(
-            [orchestration.lakehouse], resources={"shelfwise": resource}, raise_on_error=False
+    lock = settings.warehouse_path.with_name("pipeline.lock")
+    instance = dagster.DagsterInstance.ephemeral()
+
+    def materialize(wait_minutes: float) -> dagster.ExecuteInProcessResult:
+        config = orchestration.PipelineRunConfig(lock_wait_minutes=wait_minutes)
+        return dagster.materialize(
+            [orchestration.lakehouse],
+            resources={"shelfwise": resource},
+            run_config=dagster.RunConfig(ops={"lakehouse": config}),
+            instance=instance,
+            raise_on_error=False,
         )
-    assert not result.success
-    (failure,) = [e for e in result.all_events if e.is_step_failure]
+
+    with runner._exclusive(lock):
+        refused = materialize(0)
+    assert not refused.success
+    (failure,) = [e for e in refused.all_events if e.is_step_failure]
     assert "another pipeline run is using" in str(failure.step_failure_data.error)
+    assert "waited 0 min" in str(failure.step_failure_data.error)
     assert not settings.warehouse_path.exists() and recent_runs(settings, 5) == []
+
+    monkeypatch.setattr(orchestration, "LOCK_POLL_SECONDS", 0.2)
+    held, release = threading.Event(), threading.Event()
+
+    def other_run() -> None:
+        with runner._exclusive(lock):
+            held.set()
+            release.wait(30)
+
+    holder = threading.Thread(target=other_run)
+    holder.start()
+    held.wait(30)
+    threading.Timer(1.0, release.set).start()
+    waited = materialize(1)
+    holder.join()
+    assert waited.success
+    logged = [entry.user_message for entry in instance.all_logs(waited.run_id)]
+    assert any("trying again in 0.2 s" in message for message in logged)
+    assert [r.status for r in recent_runs(settings, 5)] == ["succeeded"]
 
 
 def test_a_failed_check_fails_the_run_and_publishes_nothing(

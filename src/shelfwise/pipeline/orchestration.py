@@ -31,6 +31,7 @@ inside the asset: the pipeline assets load without the forecasting stack).
 # definition time and cannot resolve it from a string.
 
 import hashlib
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Literal
@@ -177,9 +178,16 @@ def gold_fingerprint(warehouse_path: Path) -> str:
 
 
 class PipelineRunConfig(Config):
-    """Set `full` in the launchpad to rebuild the lake from scratch (`pipeline run --full`)."""
+    """Launchpad settings of a pipeline run."""
 
-    full: bool = False
+    full: bool = False  # rebuild the lake from scratch (`pipeline run --full`)
+    # How long to wait for another run (the CLI's, a scheduled one, `pipeline maintain`) to
+    # release the pipeline's lock before failing: the daily schedule may meet a run the sensor
+    # started.
+    lock_wait_minutes: float = 30.0
+
+
+LOCK_POLL_SECONDS = 15.0
 
 
 class _StepLog:
@@ -223,11 +231,7 @@ def lakehouse(
     """
     settings = shelfwise.settings()
     try:
-        run = run_pipeline(
-            settings, full=config.full, engine=shelfwise.engine, progress=_StepLog(context.log)
-        )
-    except PipelineBusy as exc:
-        raise Failure(description=str(exc)) from exc
+        run = _run_when_free(context, config, shelfwise, settings)
     except PipelineFailed as exc:
         failed_checks = _step(exc.summary, "checks")
         if failed_checks is not None and failed_checks.status == "failed":
@@ -237,6 +241,28 @@ def lakehouse(
             metadata={"run_id": exc.summary.run_id},
         ) from exc
     yield from _run_results(run, settings)
+
+
+def _run_when_free(
+    context: AssetExecutionContext,
+    config: PipelineRunConfig,
+    shelfwise: ShelfwiseResource,
+    settings: Settings,
+) -> RunSummary:
+    """The pipeline run, once no other run holds the lock (a run refused for it has not
+    started: nothing to undo), or a failure after `config.lock_wait_minutes`."""
+    deadline = time.monotonic() + config.lock_wait_minutes * 60
+    while True:
+        try:
+            return run_pipeline(
+                settings, full=config.full, engine=shelfwise.engine, progress=_StepLog(context.log)
+            )
+        except PipelineBusy as exc:
+            if time.monotonic() + LOCK_POLL_SECONDS > deadline:
+                waited = f"waited {config.lock_wait_minutes:g} min (lock_wait_minutes)"
+                raise Failure(description=f"{exc}; {waited}") from exc
+            context.log.info(f"{exc}; trying again in {LOCK_POLL_SECONDS:g} s")
+            time.sleep(LOCK_POLL_SECONDS)
 
 
 def _step(run: RunSummary, name: str) -> StepSummary | None:
