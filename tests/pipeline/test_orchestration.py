@@ -91,6 +91,14 @@ def test_materialize_every_asset_in_process(tmp_path: Path, store: Path) -> None
     assert dagster.AssetKey("warehouse") in pipeline_keys
     assert forecast_keys == {orchestration.forecast.key}
     assert [s.cron_schedule for s in defs.schedules] == ["0 2 * * *"]  # type: ignore[union-attr]
+    # one asset per gold table, with the tables it reads as dependencies
+    deps = {
+        key.to_user_string(): {d.to_user_string() for d in keys}
+        for key, keys in orchestration.lakehouse.asset_deps.items()
+    }
+    assert deps["fct_sales"] == {"silver", "dim_product"}
+    assert deps["mart_stockout_rate"] == {"agg_inventory_monthly"}
+    assert deps["warehouse"] == set(GOLD_NAMES) and deps["silver"] == {"bronze"}
 
     # New gold starts one retraining; publishing the same gold again starts none.
     def evaluate(cursor: str | None) -> object:
