@@ -108,8 +108,17 @@ FROM stg_suppliers
 """
 
 
+def _from_day(timestamp: str, day: str) -> str:
+    """`timestamp` falls on `day` (a DATE expression) or later. Compared as timestamps, not as
+    `CAST(timestamp AS DATE) >= day`: the comparison then reaches the Parquet reader, which
+    skips the row groups that end before the day (a daily run read all 1.4 M movements for
+    the few thousand of the new day: 16 ms against 1.5 ms)."""
+    return f"{timestamp} >= CAST({day} AS TIMESTAMP)"
+
+
 def _fct_sales(d: Dialect, since: str | None = None) -> str:
-    recent = f"WHERE CAST(o.ordered_at AS DATE) >= CAST('{since}' AS DATE)" if since else ""
+    day = f"CAST('{since}' AS DATE)"
+    recent = f"WHERE {_from_day('o.ordered_at', day)}" if since else ""
     return f"""
 SELECT
   ol.order_line_id, ol.order_id, CAST(o.ordered_at AS DATE) AS date, o.ordered_at,
@@ -164,7 +173,7 @@ def _inventory_spans(d: Dialect, since: str | None = None, *, select: bool = Tru
     starts = f"SELECT {pl}, MIN(date) AS first_day FROM moves GROUP BY {pl}"
     if since is not None:
         first = f"CAST('{since}' AS DATE)"
-        moves_from = f"WHERE CAST(occurred_at AS DATE) >= {first}"
+        moves_from = f"WHERE {_from_day('occurred_at', first)}"
         recent = f"""opening AS (
   SELECT {pl}, on_hand_close AS opening FROM _previous_fct_inventory_daily
   WHERE date = {d.add_days(first, "-1")}
@@ -174,8 +183,8 @@ def _inventory_spans(d: Dialect, since: str | None = None, *, select: bool = Tru
             f"SELECT {pl}, MIN(first_day) AS first_day FROM ({starts} UNION ALL "
             f"SELECT {pl}, {d.add_days(first, '-1')} AS first_day FROM opening) s GROUP BY {pl}"
         )
-        sold_from = f"AND CAST(o.ordered_at AS DATE) >= {first}"
-        received_from = f"WHERE CAST(r.received_at AS DATE) >= {first}"
+        sold_from = f"AND {_from_day('o.ordered_at', first)}"
+        received_from = f"WHERE {_from_day('r.received_at', first)}"
         product_days_from = f"AND p.date >= {first}"
         promo_from = f"AND c.date >= {first}"
         since_point = f"UNION SELECT {pl}, {first} AS date FROM starts WHERE first_day < {first}"
