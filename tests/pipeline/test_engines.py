@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+from datetime import date, datetime
+from decimal import Decimal
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -71,3 +73,44 @@ def test_spark_keeps_computed_tables_as_parquet_until_closed(spark: object, tmp_
     engine.close()
     assert not results.exists()
     assert pq.read_table(saved).to_pydict()["twice"] == [0, 2, 4, 6, 8]
+
+
+def _days_sql(first: str, last: str, value: int) -> str:
+    """A row per day from `first` to `last`, with the month and a few of Spark's types."""
+    return (
+        "SELECT d AS date, CAST(trunc(d, 'MM') AS DATE) AS month, CAST(d AS TIMESTAMP) AS at, "
+        f"CAST(1.25 AS DECIMAL(12,2)) AS price, {value} AS value "
+        f"FROM (SELECT explode(sequence(DATE '{first}', DATE '{last}')) AS d)"
+    )
+
+
+@pytest.mark.spark
+def test_spark_replaces_the_recent_days_of_a_table_clustered_by_month(
+    spark: object, tmp_path: Path
+) -> None:
+    """A day-keyed gold table is written a file per month; replacing its rows from a day on
+    keeps the earlier months' files, copies the earlier days of the month across the day, and
+    links the recomputed rows' files in."""
+    engine = open_engine("spark", str(tmp_path / "lake"), PipelineSettings())
+    lake = engine.lake
+    engine.materialize("fct_sales", _days_sql("2024-01-01", "2024-03-31", 1))
+    engine.save("gold", "fct_sales")
+    saved = {f: Path(f).stat().st_ino for f in lake.files("gold", "fct_sales") or []}
+    engine.materialize("_recent_fct_sales", _days_sql("2024-02-15", "2024-04-02", 2))
+
+    assert engine.replace_from("gold", "fct_sales", "_recent_fct_sales", "date", "2024-02-15") == 48
+
+    replaced = {f: Path(f).stat().st_ino for f in lake.files("gold", "fct_sales") or []}
+    (january,) = [f for f in saved if pq.read_table(f)["month"][0].as_py().month == 1]
+    assert len(saved) == 3 and replaced[january] == saved[january]  # kept, not copied
+    assert len(replaced) == 1 + 1 + 3  # January, February's first half, then a file a month
+    engine.load("gold", "fct_sales", "replaced")
+    assert engine.rows(
+        "SELECT value, COUNT(*), MIN(date), MAX(at), SUM(price) FROM replaced GROUP BY value "
+        "ORDER BY value"
+    ) == [
+        (1, 45, date(2024, 1, 1), datetime(2024, 2, 14), Decimal("56.25")),
+        (2, 48, date(2024, 2, 15), datetime(2024, 4, 2), Decimal("60.00")),
+    ]
+    assert engine.arrow_schema("replaced") == engine.arrow_schema("fct_sales")
+    engine.close()
