@@ -453,20 +453,22 @@ class ParquetLake(Lake):
         self, layer: str, table: str, version_dir: Path, column: str, since: str
     ) -> None:
         """Switch the pointer to `version_dir`'s files (the rows from `since` on) plus the
-        current version's rows with `column` before `since` (a date): a file whose statistics
-        say it holds only such rows is kept where it is, a file that also holds later ones (or
-        has no statistics) has its earlier rows copied into `version_dir` first."""
+        current version's rows with `column` before `since` (a date). A file whose statistics
+        say it holds only months before that of `since` is kept where it is; the earlier rows
+        of the others (and of files without statistics) are copied into one file, so a month
+        replaced from a later day every day stays one file, not one a day (as Delta rewrites
+        the partition of that month)."""
         folder = self.path(layer, table)
         first = date.fromisoformat(since)
         kept: list[str] = []
-        for number, name in enumerate((self._pointer(layer, table) or {"files": []})["files"]):
+        copied: list[Path] = []
+        for name in (self._pointer(layer, table) or {"files": []})["files"]:
             span = _date_span(folder / name, column)
-            if span is not None and span[1] < first:
+            if span is not None and span[1] < first.replace(day=1):
                 kept.append(name)
             elif span is None or span[0] < first:
-                _write_rows_before(
-                    folder / name, column, first, version_dir / f"earlier-{number:05d}.parquet"
-                )
+                copied.append(folder / name)
+        _copy_rows_before(copied, column, first, version_dir / "earlier.parquet")
         self._switch(layer, table, version_dir, kept)
 
     def _switch(self, layer: str, table: str, version_dir: Path, kept: list[str]) -> None:
@@ -550,17 +552,20 @@ def _date_span(path: Path, column: str) -> tuple[date, date] | None:
     return (min(lows), max(highs)) if lows else None
 
 
-def _write_rows_before(source: Path, column: str, first: date, target: Path) -> None:
-    """Copy the rows of Parquet file `source` with `column` before `first` into Parquet file
-    `target` (none when there are no such rows)."""
-    rows = pq.read_table(source, filters=[(column, "<", first)], partitioning=None)
-    if rows.num_rows:
-        pq.write_table(
-            rows,
-            target,
-            row_group_size=ROW_GROUP_ROWS,
-            compression=LAKE_COMPRESSION,
-        )
+def _copy_rows_before(sources: list[Path], column: str, first: date, target: Path) -> None:
+    """Copy the rows of Parquet files `sources` with `column` before `first` into one Parquet
+    file `target` (none when there are no such rows), a source at a time."""
+    if not sources:
+        return
+    schema = pa.unify_schemas([pq.read_schema(source) for source in sources])
+    rows = 0
+    with pq.ParquetWriter(target, schema, compression=LAKE_COMPRESSION) as writer:
+        for source in sources:
+            earlier = pq.read_table(source, filters=[(column, "<", first)], partitioning=None)
+            writer.write_table(earlier.cast(schema), row_group_size=ROW_GROUP_ROWS)
+            rows += earlier.num_rows
+    if not rows:
+        target.unlink()
 
 
 def _retired(previous: dict[str, Any] | None, files: list[str], version: int) -> dict[str, int]:
