@@ -14,15 +14,19 @@ from shelfwise.config import Settings
 from shelfwise.pipeline import run_pipeline
 from shelfwise.pipeline.engines import open_engine
 from shelfwise.pipeline.gold import GOLD_NAMES
+from shelfwise.pipeline.lake import ParquetLake
 from shelfwise.pipeline.settings import PipelineSettings
 from tests.pipeline.conftest import settings_for
 from tests.pipeline.helpers import assert_same_gold, column_types, gold_frames
+from tests.pipeline.test_run import _add_orders
 
 
 @pytest.mark.spark
 def test_spark_and_duckdb_build_identical_gold(
     spark: object, settings: Settings, store: Path, tmp_path: Path
 ) -> None:
+    """In full, then in a daily run on Spark that recomputes only the days from its changes
+    on (replacing the rows of those days in the Parquet lake) against a rebuild on DuckDB."""
     on_spark = settings_for(tmp_path / "spark-home", store)
 
     duck = run_pipeline(settings, engine="duckdb")
@@ -45,6 +49,7 @@ def test_spark_and_duckdb_build_identical_gold(
     assert quarantined == [s.rows_quarantined for s in duck.steps if s.name.startswith("silver")]
     # the tables Spark computed during the run went with its engine
     assert list((lake / "_tmp" / "spark").iterdir()) == []
+    _assert_spark_daily_run_recomputes_recent_days(settings, on_spark, store)
 
 
 @pytest.mark.spark
@@ -73,6 +78,25 @@ def test_spark_keeps_computed_tables_as_parquet_until_closed(spark: object, tmp_
     engine.close()
     assert not results.exists()
     assert pq.read_table(saved).to_pydict()["twice"] == [0, 2, 4, 6, 8]
+
+
+def _assert_spark_daily_run_recomputes_recent_days(
+    settings: Settings, on_spark: Settings, store: Path
+) -> None:
+    lake = ParquetLake(Path(on_spark.resolved_lake_uri))
+    before = {f: Path(f).stat().st_ino for f in lake.files("gold", "fct_inventory_daily") or []}
+    _add_orders(store, 3)
+
+    daily = run_pipeline(on_spark, engine="spark")
+    run_pipeline(settings, engine="duckdb", full=True)
+
+    steps = {s.name: s.detail for s in daily.steps}
+    for name in ("fct_sales", "fct_inventory_daily", "agg_inventory_monthly"):
+        assert "recomputed" in steps[f"gold {name}"], name
+    assert_same_gold(gold_frames(settings.warehouse_path), gold_frames(on_spark.warehouse_path))
+    # the daily fact's files (a file a month) of the months before stay as they were
+    after = {f: Path(f).stat().st_ino for f in lake.files("gold", "fct_inventory_daily") or []}
+    assert len(before) > 1 and len(before.items() & after.items()) == len(before) - 1
 
 
 def _days_sql(first: str, last: str, value: int) -> str:

@@ -10,8 +10,8 @@ Two formats, chosen by the engine:
   of the table's current version) is switched with `os.replace`, so readers see the old or the
   new version, never half of one. An append writes only its new files and a pointer listing old
   plus new; replacing the rows from a day on keeps, where they are, the files whose statistics
-  say they hold only earlier days. A file a version no longer lists is deleted once
-  `KEEP_VERSIONS` newer versions exist, and a version folder once none of its files is used.
+  say they hold only earlier months. A file is deleted once none of the newest `KEEP_VERSIONS`
+  versions lists it, and a version folder once none of its files is used.
 
 Both expose the current data files, so DuckDB can read either with `read_parquet`.
 """
