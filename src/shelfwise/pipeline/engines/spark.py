@@ -55,9 +55,9 @@ CLUSTER_PARTITIONS = 120
 
 
 def _clustered_by(name: str) -> str | None:
-    """The column a computed table's files are clustered by: a day-keyed gold table's
-    (`PARTITION_BY`), so that a daily run's replacement of its recent rows keeps the files of
-    earlier months, and that of its recent rows (`_recent_<table>`), which join those files."""
+    """The column a computed table's files are clustered by, where it has it: a day-keyed gold
+    table's (`PARTITION_BY`), so that a daily run's replacement of its recent rows keeps the
+    files of earlier months, and that of its recent rows (`_recent_<table>`), which join them."""
     return PARTITION_BY.get(name.removeprefix("_recent_"))
 
 
@@ -142,7 +142,7 @@ class SparkEngine(Engine):
             return
         path = self._results / f"{next(self._stored)}-{name}"
         column = _clustered_by(name)
-        if column is not None:  # a file per month (Hive partitioning would drop the column)
+        if column in frame.columns:  # a file per month (Hive partitioning drops the column)
             frame = frame.repartitionByRange(CLUSTER_PARTITIONS, column)
         frame.write.parquet(str(path))
         self._publish(name, self.spark.read.parquet(str(path)), files=path)
