@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+from datetime import date, datetime
+from decimal import Decimal
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -12,15 +14,19 @@ from shelfwise.config import Settings
 from shelfwise.pipeline import run_pipeline
 from shelfwise.pipeline.engines import open_engine
 from shelfwise.pipeline.gold import GOLD_NAMES
+from shelfwise.pipeline.lake import ParquetLake
 from shelfwise.pipeline.settings import PipelineSettings
 from tests.pipeline.conftest import settings_for
 from tests.pipeline.helpers import assert_same_gold, column_types, gold_frames
+from tests.pipeline.test_run import _add_orders
 
 
 @pytest.mark.spark
 def test_spark_and_duckdb_build_identical_gold(
     spark: object, settings: Settings, store: Path, tmp_path: Path
 ) -> None:
+    """In full, then in a daily run on Spark that recomputes only the days from its changes
+    on (replacing the rows of those days in the Parquet lake) against a rebuild on DuckDB."""
     on_spark = settings_for(tmp_path / "spark-home", store)
 
     duck = run_pipeline(settings, engine="duckdb")
@@ -43,6 +49,7 @@ def test_spark_and_duckdb_build_identical_gold(
     assert quarantined == [s.rows_quarantined for s in duck.steps if s.name.startswith("silver")]
     # the tables Spark computed during the run went with its engine
     assert list((lake / "_tmp" / "spark").iterdir()) == []
+    _assert_spark_daily_run_recomputes_recent_days(settings, on_spark, store)
 
 
 @pytest.mark.spark
@@ -71,3 +78,63 @@ def test_spark_keeps_computed_tables_as_parquet_until_closed(spark: object, tmp_
     engine.close()
     assert not results.exists()
     assert pq.read_table(saved).to_pydict()["twice"] == [0, 2, 4, 6, 8]
+
+
+def _assert_spark_daily_run_recomputes_recent_days(
+    settings: Settings, on_spark: Settings, store: Path
+) -> None:
+    lake = ParquetLake(Path(on_spark.resolved_lake_uri))
+    before = {f: Path(f).stat().st_ino for f in lake.files("gold", "fct_inventory_daily") or []}
+    _add_orders(store, 3)
+
+    daily = run_pipeline(on_spark, engine="spark")
+    run_pipeline(settings, engine="duckdb", full=True)
+
+    steps = {s.name: s.detail for s in daily.steps}
+    for name in ("fct_sales", "fct_inventory_daily", "agg_inventory_monthly"):
+        assert "recomputed" in steps[f"gold {name}"], name
+    assert_same_gold(gold_frames(settings.warehouse_path), gold_frames(on_spark.warehouse_path))
+    # the daily fact's files (a file a month) of the months before stay as they were
+    after = {f: Path(f).stat().st_ino for f in lake.files("gold", "fct_inventory_daily") or []}
+    assert len(before) > 1 and len(before.items() & after.items()) == len(before) - 1
+
+
+def _days_sql(first: str, last: str, value: int) -> str:
+    """A row per day from `first` to `last`, with the month and a few of Spark's types."""
+    return (
+        "SELECT d AS date, CAST(trunc(d, 'MM') AS DATE) AS month, CAST(d AS TIMESTAMP) AS at, "
+        f"CAST(1.25 AS DECIMAL(12,2)) AS price, {value} AS value "
+        f"FROM (SELECT explode(sequence(DATE '{first}', DATE '{last}')) AS d)"
+    )
+
+
+@pytest.mark.spark
+def test_spark_replaces_the_recent_days_of_a_table_clustered_by_month(
+    spark: object, tmp_path: Path
+) -> None:
+    """A day-keyed gold table is written a file per month; replacing its rows from a day on
+    keeps the earlier months' files, copies the earlier days of the month across the day, and
+    links the recomputed rows' files in."""
+    engine = open_engine("spark", str(tmp_path / "lake"), PipelineSettings())
+    lake = engine.lake
+    engine.materialize("fct_sales", _days_sql("2024-01-01", "2024-03-31", 1))
+    engine.save("gold", "fct_sales")
+    saved = {f: Path(f).stat().st_ino for f in lake.files("gold", "fct_sales") or []}
+    engine.materialize("_recent_fct_sales", _days_sql("2024-02-15", "2024-04-02", 2))
+
+    assert engine.replace_from("gold", "fct_sales", "_recent_fct_sales", "date", "2024-02-15") == 48
+
+    replaced = {f: Path(f).stat().st_ino for f in lake.files("gold", "fct_sales") or []}
+    (january,) = [f for f in saved if pq.read_table(f)["month"][0].as_py().month == 1]
+    assert len(saved) == 3 and replaced[january] == saved[january]  # kept, not copied
+    assert len(replaced) == 1 + 1 + 3  # January, February's first half, then a file a month
+    engine.load("gold", "fct_sales", "replaced")
+    assert engine.rows(
+        "SELECT value, COUNT(*), MIN(date), MAX(at), SUM(price) FROM replaced GROUP BY value "
+        "ORDER BY value"
+    ) == [
+        (1, 45, date(2024, 1, 1), datetime(2024, 2, 14), Decimal("56.25")),
+        (2, 48, date(2024, 2, 15), datetime(2024, 4, 2), Decimal("60.00")),
+    ]
+    assert engine.arrow_schema("replaced") == engine.arrow_schema("fct_sales")
+    engine.close()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from contextlib import closing
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 
 import duckdb
@@ -116,3 +116,83 @@ def test_watermark_comes_from_the_delta_log_and_agrees_with_a_scan(tmp_path: Pat
     maxima = delta.column_maxima(orders.layer, orders.raw, "updated_at")
     assert sorted(maxima or []) == [older[1], newer[1]]  # from the log: two files
     assert ParquetLake(tmp_path / "parquet").column_maxima(orders.layer, orders.raw, "id") is None
+
+
+def _days(days: list[int], value: int, month: int = 2) -> pa.RecordBatchReader:
+    """Rows dated on days of a month of 2024, each with `value`."""
+    table = pa.table(
+        {
+            "date": pa.array([date(2024, month, d) for d in days], pa.date32()),
+            "value": pa.array([value] * len(days), pa.int64()),
+        }
+    )
+    return table.to_reader()
+
+
+def _rows_of(lake: ParquetLake, table: str) -> list[tuple[str, int]]:
+    rows = pq.read_table(lake.files("gold", table) or [])
+    days = [day.isoformat()[5:] for day in rows["date"].to_pylist()]
+    return sorted(zip(days, rows["value"].to_pylist(), strict=True))
+
+
+def _inodes(lake: ParquetLake, table: str) -> dict[str, int]:
+    return {name: Path(name).stat().st_ino for name in lake.files("gold", table) or []}
+
+
+def test_parquet_replace_keeps_the_files_of_earlier_months_and_copies_the_rest(
+    tmp_path: Path,
+) -> None:
+    lake = ParquetLake(tmp_path)
+    lake.overwrite("gold", "sales", _days([30, 31], 1, month=1))  # earlier month: kept as it is
+    old = _inodes(lake, "sales")
+    lake.append("gold", "sales", _days([1, 2, 3], 1))  # across the day: its day 1 copied
+    lake.append("gold", "sales", _days([6], 1))  # from the day on: dropped
+
+    assert lake.replace_where("gold", "sales", _days([2, 3, 5], 2), "date", "2024-02-02") == 3
+
+    assert _rows_of(lake, "sales") == [
+        ("01-30", 1), ("01-31", 1), ("02-01", 1), ("02-02", 2), ("02-03", 2), ("02-05", 2)
+    ]  # fmt: skip
+    files = _inodes(lake, "sales")
+    assert len(files) == 3 and old.items() <= files.items()  # same path, same inode
+    # the next day's replacement copies the month's earlier rows into one file again
+    lake.replace_where("gold", "sales", _days([4], 3), "date", "2024-02-04")
+    assert _rows_of(lake, "sales") == [
+        ("01-30", 1), ("01-31", 1), ("02-01", 1), ("02-02", 2), ("02-03", 2), ("02-04", 3)
+    ]  # fmt: skip
+    assert len(lake.files("gold", "sales") or []) == 3
+    assert lake.replace_where("gold", "sales", _days([], 2), "date", "2024-02-01") == 0
+    assert _rows_of(lake, "sales") == [("01-30", 1), ("01-31", 1)]
+    assert old.items() <= _inodes(lake, "sales").items()
+
+
+def test_parquet_replace_copies_files_without_statistics(tmp_path: Path) -> None:
+    lake = ParquetLake(tmp_path)
+    _, version = lake.new_version("gold", "sales")
+    pq.write_table(_days([1], 1, month=1).read_all(), version / "x.parquet", write_statistics=False)
+    lake.commit("gold", "sales", version, append=False)
+
+    lake.replace_where("gold", "sales", _days([9], 2), "date", "2024-02-02")
+
+    assert _rows_of(lake, "sales") == [("01-01", 1), ("02-09", 2)]
+    assert not any(name.endswith("/x.parquet") for name in lake.files("gold", "sales") or [])
+
+
+def test_parquet_replace_removes_dropped_files_only_after_three_versions(tmp_path: Path) -> None:
+    """A kept file's version folder stays while the pointer lists it; a dropped file stays
+    for readers of the versions before (KEEP_VERSIONS), then goes, folder or not."""
+    lake = ParquetLake(tmp_path)
+    lake.overwrite("gold", "sales", _days([1], 1, month=1))
+    lake.append("gold", "sales", _days([5], 1))
+    (first, dropped) = lake.files("gold", "sales") or []
+    for version in range(3):
+        lake.replace_where("gold", "sales", _days([5], version), "date", "2024-02-05")
+        assert Path(first).is_file() and Path(dropped).is_file() == (version < 2)
+    folder = lake.path("gold", "sales")
+    assert sorted(p.name for p in folder.glob("v*")) == [
+        "v000001",  # holds the first file, still read
+        "v000003",
+        "v000004",
+        "v000005",
+    ]
+    assert _rows_of(lake, "sales") == [("01-01", 1), ("02-05", 2)]

@@ -4,19 +4,18 @@
 rows at a million order lines); rebuilding it for a day of new orders is most of a run. A row
 for day D depends on every change up to D, so once the earliest day touched by this run's
 changes is known, every row before it stands and only the days from it on are recomputed and
-replaced (Delta `replaceWhere`, one commit; the table's files are clustered by month, so the
-replacement rewrites only the newest). The warehouse file is patched the same way.
+replaced in one commit: Delta's `replaceWhere` on DuckDB (partitions by month), a Parquet version
+on Spark that keeps the files of earlier months where they are (Spark writes a file per month).
+Either rewrites only the newest month. The warehouse file is patched the same way.
 
 The day is the earliest business date among the silver rows that changed in this run, old and
 new versions both (a cancelled order changes units sold on the day it was placed): movements
 by when they occurred, order lines by their order's date, receipts by when they arrived,
 purchase-order lines and orders by the receipts they carry, promotions by their first day.
 A change to products or the product hierarchy re-prices history (type-2 versions): that, a
-first run, `--full`, a previous run that failed, a calendar that starts elsewhere or got
-shorter, or the Spark engine (its Parquet lake rewrites whole tables; on a cluster gold is
-cheap to rebuild) means a full rebuild. The same goes for `fct_sales` (by order date), the
-monthly inventory aggregate (by month) and the sales mart (by quarter), which follow the same
-day.
+first run, `--full`, a previous run that failed, or a calendar that starts elsewhere or got
+shorter means a full rebuild. The same goes for `fct_sales` (by order date), the monthly
+inventory aggregate (by month) and the sales mart (by quarter), which follow the same day.
 """
 
 from __future__ import annotations
@@ -99,8 +98,8 @@ def plan_gold(
         return GoldPlan(None, "silver was built from scratch")
     if not previous_run_succeeded:
         return GoldPlan(None, "the previous run did not finish")
-    if engine.name != "duckdb" or not engine.lake.partial_replace:
-        return GoldPlan(None, f"the {engine.name} engine rebuilds gold in full")
+    if not engine.lake.partial_replace:
+        return GoldPlan(None, f"the {engine.lake.format} lake rewrites whole tables")
     if changed & REBUILD_ON_CHANGE:
         return GoldPlan(None, f"{', '.join(sorted(changed & REBUILD_ON_CHANGE))} changed")
     if previous_calendar is None or not engine.lake.exists("gold", "fct_inventory_daily"):

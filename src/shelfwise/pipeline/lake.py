@@ -9,7 +9,9 @@ Two formats, chosen by the engine:
   to a fresh `v<N>/` folder and then a small pointer file `_current.json` (the list of data files
   of the table's current version) is switched with `os.replace`, so readers see the old or the
   new version, never half of one. An append writes only its new files and a pointer listing old
-  plus new.
+  plus new; replacing the rows from a day on keeps, where they are, the files whose statistics
+  say they hold only earlier months. A file is deleted once none of the newest `KEEP_VERSIONS`
+  versions lists it, and a version folder once none of its files is used.
 
 Both expose the current data files, so DuckDB can read either with `read_parquet`.
 """
@@ -20,6 +22,7 @@ import json
 import shutil
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
+from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
@@ -39,8 +42,9 @@ LAKE_COMPRESSION: Final = "SNAPPY"  # what Delta and Spark write by default, and
 # Compaction merges files below this size (an incremental run's appends, a few hundred kB each)
 # and leaves a full load's files (~100 MB, the writer's target) as they are.
 COMPACT_TARGET_BYTES = 32 * 1024 * 1024
-# Delta tables partitioned by a column (a folder per value), so that replacing their recent
-# rows (an incremental run) rewrites the newest partitions instead of the whole table.
+# Tables whose files are split by a column, so that replacing their recent rows (an incremental
+# run) rewrites the newest files instead of the whole table: Delta partitions (a folder per
+# value); the Spark engine clusters its Parquet files by it (a file per value, column kept).
 PARTITION_BY = {
     "fct_sales": "month",
     "fct_inventory_daily": "month",
@@ -150,8 +154,8 @@ class Lake(ABC):
         self, layer: str, table: str, reader: pa.RecordBatchReader, keys: tuple[str, ...]
     ) -> int:
         """Insert or update the rows of `reader` by `keys`, delete those flagged `_delete`, in
-        one atomic commit; returns the rows changed (only where `partial_replace`)."""
-        raise NotImplementedError(f"the {self.format} lake rewrites whole tables")
+        one atomic commit; returns the rows changed (Delta only)."""
+        raise NotImplementedError(f"the {self.format} lake does not merge rows")
 
     def column_maxima(self, layer: str, table: str, column: str) -> list[Any] | None:
         """The largest value of `column` in each data file, if the format records it (no data
@@ -412,13 +416,13 @@ class DeltaLake(Lake):
 
 class ParquetLake(Lake):
     format = "parquet"
-    partial_replace = False
+    partial_replace = True  # old files whose statistics say they hold only old days are kept
 
-    def _pointer(self, layer: str, table: str) -> dict[str, object] | None:
+    def _pointer(self, layer: str, table: str) -> dict[str, Any] | None:
         pointer = self.path(layer, table) / POINTER
         if not pointer.is_file():
             return None
-        data: dict[str, object] = json.loads(pointer.read_text())
+        data: dict[str, Any] = json.loads(pointer.read_text())
         return data
 
     def files(self, layer: str, table: str) -> list[str] | None:
@@ -427,7 +431,7 @@ class ParquetLake(Lake):
         if pointer is None:
             return None
         folder = self.path(layer, table)
-        return [str(folder / name) for name in pointer["files"]]  # type: ignore[attr-defined]
+        return [str(folder / name) for name in pointer["files"]]
 
     def new_version(self, layer: str, table: str) -> tuple[int, Path]:
         """A fresh, empty version folder. Numbers never repeat, even after a crashed write."""
@@ -442,18 +446,57 @@ class ParquetLake(Lake):
 
     def commit(self, layer: str, table: str, version_dir: Path, *, append: bool) -> None:
         """Switch the pointer to include `version_dir`'s Parquet files (atomically)."""
-        folder = self.path(layer, table)
-        new_files = sorted(p.relative_to(folder).as_posix() for p in version_dir.rglob("*.parquet"))
         previous = self._pointer(layer, table) if append else None
-        old_files = list(previous["files"]) if previous else []  # type: ignore[call-overload]
-        pointer = {"version": int(version_dir.name[1:]), "files": old_files + new_files}
+        self._switch(layer, table, version_dir, list(previous["files"]) if previous else [])
+
+    def commit_replacing(
+        self, layer: str, table: str, version_dir: Path, column: str, since: str
+    ) -> None:
+        """Switch the pointer to `version_dir`'s files (the rows from `since` on) plus the
+        current version's rows with `column` before `since` (a date). A file whose statistics
+        say it holds only months before that of `since` is kept where it is; the earlier rows
+        of the others (and of files without statistics) are copied into one file, so a month
+        replaced from a later day every day stays one file, not one a day (as Delta rewrites
+        the partition of that month)."""
+        folder = self.path(layer, table)
+        first = date.fromisoformat(since)
+        kept: list[str] = []
+        copied: list[Path] = []
+        for name in (self._pointer(layer, table) or {"files": []})["files"]:
+            span = _date_span(folder / name, column)
+            if span is not None and span[1] < first.replace(day=1):
+                kept.append(name)
+            elif span is None or span[0] < first:
+                copied.append(folder / name)
+        _copy_rows_before(copied, column, first, version_dir / "earlier.parquet")
+        self._switch(layer, table, version_dir, kept)
+
+    def _switch(self, layer: str, table: str, version_dir: Path, kept: list[str]) -> None:
+        """The version switch: a pointer listing `kept` (files of earlier versions) and the
+        Parquet files of `version_dir`, written atomically; then the garbage is collected."""
+        folder = self.path(layer, table)
+        version = int(version_dir.name[1:])
+        new_files = sorted(p.relative_to(folder).as_posix() for p in version_dir.rglob("*.parquet"))
+        files = kept + new_files
+        retired = _retired(self._pointer(layer, table), files, version)
+        expired = {
+            name for name, dropped in retired.items() if dropped <= version - KEEP_VERSIONS + 1
+        }
+        pointer = {
+            "version": version,
+            "files": files,
+            "retired": {n: d for n, d in retired.items() if n not in expired},
+        }
         replace_file(folder / POINTER, json.dumps(pointer), durable=True)  # the version switch
+        for name in expired:
+            (folder / name).unlink(missing_ok=True)
         self._collect_garbage(folder, pointer)
 
-    def _collect_garbage(self, folder: Path, pointer: dict[str, object]) -> None:
-        """Remove version folders no longer referenced, keeping the newest few for readers
-        that opened an older pointer a moment ago."""
-        referenced = {name.split("/", 1)[0] for name in pointer["files"]}  # type: ignore[attr-defined]
+    def _collect_garbage(self, folder: Path, pointer: dict[str, Any]) -> None:
+        """Remove version folders holding no file of the current version nor a retired one a
+        reader may still use, keeping the newest few (a write under way, a crashed one)."""
+        used = [*pointer["files"], *pointer["retired"]]
+        referenced = {name.split("/", 1)[0] for name in used}
         versions = sorted(p for p in folder.glob("v*") if p.is_dir())
         recent = {p.name for p in versions[-KEEP_VERSIONS:]}
         for version in versions:
@@ -462,11 +505,7 @@ class ParquetLake(Lake):
 
     def _write(self, layer: str, table: str, reader: pa.RecordBatchReader, append: bool) -> int:
         _, target = self.new_version(layer, table)
-        rows = 0
-        with pq.ParquetWriter(target / "part-00000.parquet", reader.schema) as writer:
-            for batch in reader:
-                writer.write_batch(batch)
-                rows += batch.num_rows
+        rows = _write_parquet(target / "part-00000.parquet", reader)
         self.commit(layer, table, target, append=append)
         return rows
 
@@ -479,6 +518,63 @@ class ParquetLake(Lake):
     def replace_where(
         self, layer: str, table: str, reader: pa.RecordBatchReader, column: str, since: str
     ) -> int:
-        raise NotImplementedError(
-            "a Parquet lake rewrites whole tables (partial_replace is False): rebuild instead"
-        )
+        _, target = self.new_version(layer, table)
+        rows = _write_parquet(target / "part-00000.parquet", reader)
+        self.commit_replacing(layer, table, target, column, since)
+        return rows
+
+
+def _write_parquet(path: Path, reader: pa.RecordBatchReader) -> int:
+    """Write a stream of batches as one Parquet file; returns its rows."""
+    rows = 0
+    with pq.ParquetWriter(path, reader.schema, compression=LAKE_COMPRESSION) as writer:
+        for batch in reader:
+            writer.write_batch(batch, row_group_size=ROW_GROUP_ROWS)
+            rows += batch.num_rows
+    return rows
+
+
+def _date_span(path: Path, column: str) -> tuple[date, date] | None:
+    """The first and last day in date column `column` of a Parquet file, from its row groups'
+    statistics (no data is read); None when a row group has none, or holds nulls."""
+    metadata = pq.ParquetFile(path).metadata
+    index = metadata.schema.to_arrow_schema().get_field_index(column)
+    lows: list[date] = []
+    highs: list[date] = []
+    for number in range(metadata.num_row_groups):
+        statistics = metadata.row_group(number).column(index).statistics
+        if statistics is None or not statistics.has_min_max or statistics.null_count != 0:
+            return None
+        if not isinstance(statistics.min, date) or not isinstance(statistics.max, date):
+            return None
+        lows.append(statistics.min)
+        highs.append(statistics.max)
+    return (min(lows), max(highs)) if lows else None
+
+
+def _copy_rows_before(sources: list[Path], column: str, first: date, target: Path) -> None:
+    """Copy the rows of Parquet files `sources` with `column` before `first` into one Parquet
+    file `target` (none when there are no such rows), a source at a time."""
+    if not sources:
+        return
+    schema = pa.unify_schemas([pq.read_schema(source) for source in sources])
+    rows = 0
+    with pq.ParquetWriter(target, schema, compression=LAKE_COMPRESSION) as writer:
+        for source in sources:
+            earlier = pq.read_table(source, filters=[(column, "<", first)], partitioning=None)
+            writer.write_table(earlier.cast(schema), row_group_size=ROW_GROUP_ROWS)
+            rows += earlier.num_rows
+    if not rows:
+        target.unlink()
+
+
+def _retired(previous: dict[str, Any] | None, files: list[str], version: int) -> dict[str, int]:
+    """Files earlier versions read and version `version` (listing `files`) does not, each with
+    the version that dropped it: a reader that opened an older pointer a moment ago still
+    reads them, so they go only once KEEP_VERSIONS newer versions exist."""
+    if previous is None:
+        return {}
+    retired: dict[str, int] = dict(previous.get("retired", {}))
+    listed = set(files)
+    retired.update({name: version for name in previous["files"] if name not in listed})
+    return {name: dropped for name, dropped in retired.items() if name not in listed}

@@ -22,7 +22,7 @@ import pyarrow.parquet as pq
 
 from shelfwise.pipeline.engines.base import DayBitmap, Dialect, Engine
 from shelfwise.pipeline.files import process_alive
-from shelfwise.pipeline.lake import DeltaLake, Lake, ParquetLake
+from shelfwise.pipeline.lake import PARTITION_BY, DeltaLake, Lake, ParquetLake
 from shelfwise.pipeline.settings import PipelineSettings
 
 if TYPE_CHECKING:
@@ -47,6 +47,18 @@ SEMANTICS = {
     "spark.sql.timestampType": "TIMESTAMP_NTZ",
     "spark.sql.parquet.inferTimestampNTZ.enabled": "true",
 }
+
+
+# At most this many files for a table clustered by month (ten years of months; Spark makes one
+# range partition per distinct value below it, and writes a file per partition).
+CLUSTER_PARTITIONS = 120
+
+
+def _clustered_by(name: str) -> str | None:
+    """The column a computed table's files are clustered by, where it has it: a day-keyed gold
+    table's (`PARTITION_BY`), so that a daily run's replacement of its recent rows keeps the
+    files of earlier months, and that of its recent rows (`_recent_<table>`), which join them."""
+    return PARTITION_BY.get(name.removeprefix("_recent_"))
 
 
 def spark_session(options: PipelineSettings) -> SparkSession:
@@ -129,6 +141,9 @@ class SparkEngine(Engine):
             self._publish(name, frame)
             return
         path = self._results / f"{next(self._stored)}-{name}"
+        column = _clustered_by(name)
+        if column in frame.columns:  # a file per month (Hive partitioning drops the column)
+            frame = frame.repartitionByRange(CLUSTER_PARTITIONS, column)
         frame.write.parquet(str(path))
         self._publish(name, self.spark.read.parquet(str(path)), files=path)
 
@@ -169,6 +184,25 @@ class SparkEngine(Engine):
             _link_parquet(computed, version_dir / "data")
         self.lake.commit(layer, table, version_dir, append=False)
         return sum(pq.ParquetFile(f).metadata.num_rows for f in version_dir.rglob("*.parquet"))
+
+    def replace_from(self, layer: str, table: str, source: str, column: str, since: str) -> int:
+        """The rows of `source` written by Spark, not collected into the driver: into a Delta
+        table with `replaceWhere`; into a Parquet table as `source`'s computed files, linked
+        into the new version beside the earlier rows it keeps."""
+        frame = self.spark.table(source)
+        if self.delta:
+            path = self.lake.path(layer, table)
+            frame.write.format("delta").mode("overwrite").option(
+                "replaceWhere", f"{column} >= '{since}'"
+            ).save(str(path))
+            return int(frame.count())
+        computed = self._files.get(source)
+        if computed is None or not isinstance(self.lake, ParquetLake):
+            return super().replace_from(layer, table, source, column, since)
+        _, version_dir = self.lake.new_version(layer, table)
+        _link_parquet(computed, version_dir / "data")
+        self.lake.commit_replacing(layer, table, version_dir, column, since)
+        return sum(pq.ParquetFile(f).metadata.num_rows for f in computed.glob("*.parquet"))
 
     def rows(self, sql: str) -> list[tuple[Any, ...]]:
         return [tuple(row) for row in self.spark.sql(sql).collect()]
