@@ -211,6 +211,9 @@ class SparkEngine(Engine):
         table = self.spark.table(name).toArrow()
         return pa.RecordBatchReader.from_batches(table.schema, table.to_batches())
 
+    def arrow_schema(self, name: str) -> pa.Schema:
+        return self.spark.table(name).limit(0).toArrow().schema
+
     def has(self, name: str) -> bool:
         return name in self._views and bool(self.spark.catalog.tableExists(name))
 
