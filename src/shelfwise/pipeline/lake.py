@@ -21,7 +21,7 @@ from __future__ import annotations
 import json
 import shutil
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
@@ -88,6 +88,11 @@ def _writer_properties() -> WriterProperties:
     from deltalake import WriterProperties
 
     return WriterProperties(max_row_group_size=ROW_GROUP_ROWS, compression=LAKE_COMPRESSION)
+
+
+def parquet_rows(files: Iterable[str | Path]) -> int:
+    """Rows of Parquet files, from their footers (no data is read)."""
+    return sum(pq.ParquetFile(f).metadata.num_rows for f in files)
 
 
 class LakeFormatError(RuntimeError):
@@ -170,7 +175,7 @@ class Lake(ABC):
 
     def row_count(self, layer: str, table: str) -> int:
         """Rows of the current version, from the Parquet footers (no data is read)."""
-        return sum(pq.ParquetFile(f).metadata.num_rows for f in self.files(layer, table) or [])
+        return parquet_rows(self.files(layer, table) or [])
 
     def empty_table(self, layer: str, table: str) -> pa.Table:
         """A table with no data files, as an empty Arrow table with its schema (only Delta

@@ -18,11 +18,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from shelfwise.pipeline.engines.base import DayBitmap, Dialect, Engine
 from shelfwise.pipeline.files import process_alive
-from shelfwise.pipeline.lake import PARTITION_BY, DeltaLake, Lake, ParquetLake
+from shelfwise.pipeline.lake import PARTITION_BY, DeltaLake, Lake, ParquetLake, parquet_rows
 from shelfwise.pipeline.settings import PipelineSettings
 
 if TYPE_CHECKING:
@@ -183,7 +182,7 @@ class SparkEngine(Engine):
         else:  # its files are the version's: linked, not written again
             _link_parquet(computed, version_dir / "data")
         self.lake.commit(layer, table, version_dir, append=False)
-        return sum(pq.ParquetFile(f).metadata.num_rows for f in version_dir.rglob("*.parquet"))
+        return parquet_rows(version_dir.rglob("*.parquet"))
 
     def replace_from(self, layer: str, table: str, source: str, column: str, since: str) -> int:
         """The rows of `source` written by Spark, not collected into the driver: into a Delta
@@ -202,7 +201,7 @@ class SparkEngine(Engine):
         _, version_dir = self.lake.new_version(layer, table)
         _link_parquet(computed, version_dir / "data")
         self.lake.commit_replacing(layer, table, version_dir, column, since)
-        return sum(pq.ParquetFile(f).metadata.num_rows for f in computed.glob("*.parquet"))
+        return parquet_rows(computed.glob("*.parquet"))
 
     def rows(self, sql: str) -> list[tuple[Any, ...]]:
         return [tuple(row) for row in self.spark.sql(sql).collect()]
