@@ -14,8 +14,8 @@ name to text, NULL for rows where every value fits), where silver finds it and q
 row. A bronze table written before this (every column text) is cast in place on the next run.
 
 Rows flow source → DuckDB (the source's own scanner runs the filtered query inside the source, so
-its `updated_at` index serves it; a whole SQLite table is read by DuckDB's parallel scan of the
-attached file) → Arrow record batches → the lake. No table is ever held in
+its `updated_at` index serves it; a whole SQLite or PostgreSQL table is read by DuckDB's
+parallel scan of the attached table) → Arrow record batches → the lake. No table is ever held in
 Python objects. The watermark lives in bronze itself, so it commits atomically with the rows.
 
 Tables are read children first (order lines before orders): a parent committed between two reads
@@ -131,10 +131,13 @@ def watermark(
 
 
 def _whole_table(backend: str, alias: str, table: SourceTable, select: str) -> str:
-    """A table expression reading every row of `table`. SQLite's through DuckDB's scan of the
-    attached table, which splits it by rowid over the threads: for the 1.4 M stock movements
-    0.65-0.86 s against 1.4-2.0 s through `sqlite_query`, which reads on one thread."""
-    if backend == "sqlite":
+    """A table expression reading every row of `table`. SQLite's and PostgreSQL's through
+    DuckDB's scan of the attached table, which splits it over the threads (SQLite by rowid,
+    PostgreSQL by page ranges in one shared snapshot, over the binary COPY protocol) instead of
+    reading it on one through `<backend>_query`: for SQLite's 1.4 M stock movements 0.65-0.86 s
+    against 1.4-2.0 s; from PostgreSQL the five largest tables of the 1 M store 4.0-4.3 s
+    against 5.0-5.2 s, with 40 % less of our CPU. MySQL keeps `mysql_query` (not measured)."""
+    if backend in ("sqlite", "postgres"):
         columns = ", ".join(f'"{c.source}"' for c in table.columns)
         return f'(SELECT {columns} FROM {alias}."{table.name}")'
     return source_query(backend, alias, select)
