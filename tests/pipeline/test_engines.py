@@ -7,6 +7,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
 
+import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
@@ -15,19 +16,24 @@ from shelfwise.pipeline import run_pipeline
 from shelfwise.pipeline.engines import open_engine
 from shelfwise.pipeline.gold import GOLD_NAMES
 from shelfwise.pipeline.lake import ParquetLake
+from shelfwise.pipeline.runlog import RunSummary
 from shelfwise.pipeline.settings import PipelineSettings
 from tests.pipeline.conftest import settings_for
 from tests.pipeline.helpers import assert_same_gold, column_types, gold_frames
+from tests.pipeline.test_quarantine import _inject_bad_rows
 from tests.pipeline.test_run import _add_orders
+from tests.pipeline.test_silver_merge import ALWAYS_MERGE, _quarantine
 
 
 @pytest.mark.spark
 def test_spark_and_duckdb_build_identical_gold(
     spark: object, settings: Settings, store: Path, tmp_path: Path
 ) -> None:
-    """In full, then in a daily run on Spark that recomputes only the days from its changes
-    on (replacing the rows of those days in the Parquet lake) against a rebuild on DuckDB."""
+    """In full, then in a daily run on Spark that merges silver's changed keys (re-examining
+    quarantined ones) and recomputes only the days from its changes on (replacing the rows of
+    those days in the Parquet lake), against a rebuild on DuckDB."""
     on_spark = settings_for(tmp_path / "spark-home", store)
+    _inject_bad_rows(store)
 
     duck = run_pipeline(settings, engine="duckdb")
     sparked = run_pipeline(on_spark, engine="spark")
@@ -45,8 +51,8 @@ def test_spark_and_duckdb_build_identical_gold(
     lake = Path(on_spark.resolved_lake_uri)
     assert (lake / "gold" / "fct_sales" / "_current.json").is_file()
     assert not (lake / "gold" / "fct_sales" / "_delta_log").exists()
-    quarantined = [s.rows_quarantined for s in sparked.steps if s.name.startswith("silver")]
-    assert quarantined == [s.rows_quarantined for s in duck.steps if s.name.startswith("silver")]
+    assert _quarantined(sparked) == _quarantined(duck)
+    assert _quarantined(sparked)["silver order_lines"] == 3
     # the tables Spark computed during the run went with its engine
     assert list((lake / "_tmp" / "spark").iterdir()) == []
     _assert_spark_daily_run_recomputes_recent_days(settings, on_spark, store)
@@ -80,6 +86,10 @@ def test_spark_keeps_computed_tables_as_parquet_until_closed(spark: object, tmp_
     assert pq.read_table(saved).to_pydict()["twice"] == [0, 2, 4, 6, 8]
 
 
+def _quarantined(run: RunSummary) -> dict[str, int]:
+    return {s.name: s.rows_quarantined for s in run.steps if s.name.startswith("silver ")}
+
+
 def _assert_spark_daily_run_recomputes_recent_days(
     settings: Settings, on_spark: Settings, store: Path
 ) -> None:
@@ -87,13 +97,18 @@ def _assert_spark_daily_run_recomputes_recent_days(
     before = {f: Path(f).stat().st_ino for f in lake.files("gold", "fct_inventory_daily") or []}
     _add_orders(store, 3)
 
-    daily = run_pipeline(on_spark, engine="spark")
+    daily = run_pipeline(on_spark, engine="spark", options=ALWAYS_MERGE)
     run_pipeline(settings, engine="duckdb", full=True)
 
     steps = {s.name: s.detail for s in daily.steps}
+    for name in ("orders", "order_lines"):  # keys in quarantine too: see `merge_silver_table`
+        assert steps[f"silver {name}"]["mode"] == "merge", name
     for name in ("fct_sales", "fct_inventory_daily", "agg_inventory_monthly"):
         assert "recomputed" in steps[f"gold {name}"], name
     assert_same_gold(gold_frames(settings.warehouse_path), gold_frames(on_spark.warehouse_path))
+    pd.testing.assert_frame_equal(
+        _quarantine(on_spark.warehouse_path), _quarantine(settings.warehouse_path)
+    )
     # the daily fact's files (a file a month) of the months before stay as they were
     after = {f: Path(f).stat().st_ino for f in lake.files("gold", "fct_inventory_daily") or []}
     assert len(before) > 1 and len(before.items() & after.items()) == len(before) - 1

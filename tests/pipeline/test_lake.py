@@ -95,9 +95,10 @@ def _stamps(values: Sequence[str | None]) -> pa.RecordBatchReader:
     return pa.RecordBatchReader.from_batches(table.schema, table.to_batches())
 
 
-def test_watermark_comes_from_the_delta_log_and_agrees_with_a_scan(tmp_path: Path) -> None:
-    """SQLite's text timestamps: the Delta log's per-file maxima answer without reading data,
-    and give what reading the column gives; Parquet lakes (no log) read the column."""
+def test_watermark_comes_from_statistics_and_agrees_with_a_scan(tmp_path: Path) -> None:
+    """SQLite's text timestamps: the Delta log's per-file maxima and the Parquet footers'
+    per-row-group maxima answer without reading data, and give what reading the column gives;
+    a lake without the table reads the column."""
     orders = source_table("orders")
     older = ["2026-01-02 08:00:00.000001", "2026-01-03 09:30:00.250000"]
     newer = [None, "2026-01-03 09:30:00.750000"]
@@ -115,7 +116,29 @@ def test_watermark_comes_from_the_delta_log_and_agrees_with_a_scan(tmp_path: Pat
     delta = DeltaLake(tmp_path / "delta")
     maxima = delta.column_maxima(orders.layer, orders.raw, "updated_at")
     assert sorted(maxima or []) == [older[1], newer[1]]  # from the log: two files
-    assert ParquetLake(tmp_path / "parquet").column_maxima(orders.layer, orders.raw, "id") is None
+    parquet = ParquetLake(tmp_path / "parquet")
+    assert parquet.column_maxima(orders.layer, orders.raw, "id") == [1, 1]  # from the footers
+    assert parquet.column_maxima(orders.layer, orders.raw, "absent") is None
+
+
+def test_parquet_maxima_are_exact_and_delta_maxima_are_not(tmp_path: Path) -> None:
+    """Silver trusts a lake's maxima of `_extracted_at` only where they are exact: Parquet
+    footers keep microseconds, the Delta log milliseconds. A row group with rows but no
+    statistics for the column (all nulls) gives no answer rather than a wrong one."""
+    moment = datetime(2026, 11, 23, 19, 5, 9, 419142)
+    rows = pa.table({"_extracted_at": pa.array([moment], pa.timestamp("us"))})
+    delta, parquet = DeltaLake(tmp_path / "delta"), ParquetLake(tmp_path / "parquet")
+    for lake in (delta, parquet):
+        lake.overwrite("bronze", "raw_t", rows.to_reader())
+    assert parquet.exact_maxima and not delta.exact_maxima
+    assert parquet.column_maxima("bronze", "raw_t", "_extracted_at") == [moment]
+    assert delta.column_maxima("bronze", "raw_t", "_extracted_at") == [
+        moment.replace(microsecond=419000)
+    ]
+    nulls = pa.table({"_extracted_at": pa.array([None], pa.timestamp("us"))})
+    parquet.append("bronze", "raw_t", nulls.to_reader())
+    assert parquet.column_maxima("bronze", "raw_t", "_extracted_at") is None
+    assert parquet.column_maxima("bronze", "missing", "_extracted_at") is None
 
 
 def _days(days: list[int], value: int, month: int = 2) -> pa.RecordBatchReader:

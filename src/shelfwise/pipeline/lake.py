@@ -95,6 +95,28 @@ def parquet_rows(files: Iterable[str | Path]) -> int:
     return sum(pq.ParquetFile(f).metadata.num_rows for f in files)
 
 
+def parquet_maxima(files: Iterable[str | Path], column: str) -> list[Any] | None:
+    """The largest value of `column` in each row group of Parquet files, from their footers'
+    statistics (no data is read); None when a file lacks the column or a row group with rows
+    lacks its statistics (only nulls, or a writer that keeps none)."""
+    maxima: list[Any] = []
+    for file in files:
+        metadata = pq.read_metadata(file)
+        names = metadata.schema.names
+        if column not in names:
+            return None
+        index = names.index(column)
+        for group in range(metadata.num_row_groups):
+            row_group = metadata.row_group(group)
+            if row_group.num_rows == 0:
+                continue
+            statistics = row_group.column(index).statistics
+            if statistics is None or not statistics.has_min_max:
+                return None
+            maxima.append(statistics.max)
+    return maxima or None
+
+
 class LakeFormatError(RuntimeError):
     """A table folder holds another format than this engine writes."""
 
@@ -123,6 +145,7 @@ def counted(reader: pa.RecordBatchReader, counter: list[int]) -> pa.RecordBatchR
 class Lake(ABC):
     format: str
     partial_replace: bool  # can replace a table's recent rows without rewriting the rest
+    exact_maxima: bool  # `column_maxima` gives values as stored, not rounded
 
     def __init__(self, root: Path) -> None:
         self.root = root
@@ -163,8 +186,8 @@ class Lake(ABC):
         raise NotImplementedError(f"the {self.format} lake does not merge rows")
 
     def column_maxima(self, layer: str, table: str, column: str) -> list[Any] | None:
-        """The largest value of `column` in each data file, if the format records it (no data
-        is read); None when it does not, or a file has no such statistic."""
+        """The largest value of `column` in each data file (or part of one), if the format
+        records it (no data is read); None when it does not, or a file has no such statistic."""
         del layer, table, column
         return None
 
@@ -236,6 +259,7 @@ class Lake(ABC):
 class DeltaLake(Lake):
     format = "delta"
     partial_replace = True  # Delta's replaceWhere: one commit, rewrites only matching files
+    exact_maxima = False  # the log keeps timestamps to the millisecond
 
     def __init__(self, root: Path) -> None:
         super().__init__(root)
@@ -422,6 +446,12 @@ class DeltaLake(Lake):
 class ParquetLake(Lake):
     format = "parquet"
     partial_replace = True  # old files whose statistics say they hold only old days are kept
+    exact_maxima = True
+
+    def column_maxima(self, layer: str, table: str, column: str) -> list[Any] | None:
+        """From the files' footers (on a Spark engine, the newest `_extracted_at` of every
+        bronze table then costs no Spark job)."""
+        return parquet_maxima(self.files(layer, table) or [], column)
 
     def _pointer(self, layer: str, table: str) -> dict[str, Any] | None:
         pointer = self.path(layer, table) / POINTER

@@ -76,6 +76,7 @@ from shelfwise.pipeline.silver_merge import (
     merge_silver_table,
     newest_extracted,
     plan_silver,
+    previously_quarantined,
     reuse_silver_table,
     silver_state,
 )
@@ -345,6 +346,7 @@ def _silver(ctx: RunContext, has_previous_quarantine: bool) -> set[str]:
     changed: set[str] = set()
     unsettled: set[str] = set()
     consumed: dict[str, datetime | None] = {}
+    quarantined_before = previously_quarantined(engine) if has_previous_quarantine else None
 
     def silver(table: SourceTable) -> Callable[[StepSummary], None]:
         def work(step: StepSummary) -> None:
@@ -356,19 +358,26 @@ def _silver(ctx: RunContext, has_previous_quarantine: bool) -> set[str]:
                 engine,
                 table,
                 state,
+                newest=consumed[table.name],
                 changed=changed,
                 unsettled=unsettled,
-                has_previous_quarantine=has_previous_quarantine,
+                quarantined_before=quarantined_before,
                 merge_min_rows=ctx.options.pipeline_silver_merge_min_rows,
             )
             keep_changes = table.name in TRACKED_CHANGES
+            held = (quarantined_before or {}).get(table.name, 0)
             if plan.mode == "reuse":
-                result = reuse_silver_table(engine, table)
+                result = reuse_silver_table(engine, table, quarantined_before=held)
             else:
                 since = state.since(table.name)
                 if plan.mode == "merge" and since is not None:
                     result, lost = merge_silver_table(
-                        engine, table, now, since, keep_changes=keep_changes
+                        engine,
+                        table,
+                        now,
+                        since,
+                        quarantined_before=held,
+                        keep_changes=keep_changes,
                     )
                 else:
                     result = build_silver_table(engine, table, now)

@@ -76,11 +76,16 @@ def silver_state(engine: Engine) -> SilverState:
 class SilverPlan:
     mode: str  # reuse | merge | full
     why: str
-    new_rows: int = 0
 
 
 def newest_extracted(engine: Engine, table: SourceTable) -> datetime | None:
-    value = engine.scalar(f"SELECT MAX(_extracted_at) FROM {table.raw}")
+    """From the lake's statistics where they are exact (no Spark job), else by a query."""
+    maxima = (
+        engine.lake.column_maxima(table.layer, table.raw, "_extracted_at")
+        if engine.lake.exact_maxima
+        else None
+    )
+    value = max(maxima) if maxima else engine.scalar(f"SELECT MAX(_extracted_at) FROM {table.raw}")
     if value is None:
         return None
     if isinstance(value, datetime):
@@ -92,13 +97,13 @@ def _stamp(moment: datetime) -> str:
     return f"CAST('{moment.strftime('%Y-%m-%d %H:%M:%S.%f')}' AS TIMESTAMP)"
 
 
-def _previous_quarantined(engine: Engine, table: SourceTable) -> int:
-    return int(
-        engine.scalar(
-            f"SELECT COUNT(*) FROM {PREVIOUS_QUARANTINE} WHERE source_table = '{table.name}'"
-        )
-        or 0
+def previously_quarantined(engine: Engine) -> dict[str, int]:
+    """Rows per table in the last run's quarantine, asked once for all tables (on Spark each
+    question is a job)."""
+    rows = engine.rows(
+        f"SELECT source_table, COUNT(*) FROM {PREVIOUS_QUARANTINE} GROUP BY source_table"
     )
+    return {str(table): int(count) for table, count in rows}
 
 
 def plan_silver(
@@ -106,35 +111,37 @@ def plan_silver(
     table: SourceTable,
     state: SilverState,
     *,
+    newest: datetime | None,
     changed: set[str],
     unsettled: set[str],
-    has_previous_quarantine: bool,
+    quarantined_before: dict[str, int] | None,
     merge_min_rows: int,
 ) -> SilverPlan:
-    """How to bring `stg_<table>` up to date (see the module docstring). `changed`: tables
-    whose silver changed in this run; `unsettled`: tables where a valid key was quarantined."""
+    """How to bring `stg_<table>` up to date (see the module docstring). `newest`: the newest
+    `_extracted_at` in bronze; `changed`: tables whose silver changed in this run;
+    `unsettled`: tables where a valid key was quarantined; `quarantined_before`: the previous
+    quarantine's rows per table (None: no previous silver)."""
     since = state.since(table.name)
     layer = "eval" if table.evaluation_only else "silver"
     built = state.built(table.name) and engine.lake.exists(layer, table.staged)
-    if not built or not has_previous_quarantine:
+    if not built or quarantined_before is None:
         return SilverPlan("full", "first build of this table")
     parents = {c.references for c in table.columns if c.references} - {table.name}
     if parents & unsettled:
         names = ", ".join(sorted(parents & unsettled))
         return SilverPlan("full", f"valid keys of {names} were quarantined")
-    after = "" if since is None else f" WHERE _extracted_at > {_stamp(since)}"
-    new_rows = int(engine.scalar(f"SELECT COUNT(*) FROM {table.raw}{after}") or 0)
+    has_new_rows = newest is not None and (since is None or newest > since)
     # A quarantined row may point at a parent that has just arrived: look at it again.
-    recheck = bool(parents & changed) and _previous_quarantined(engine, table) > 0
-    if new_rows == 0 and not recheck:
+    recheck = bool(parents & changed) and quarantined_before.get(table.name, 0) > 0
+    if not has_new_rows and not recheck:
         return SilverPlan("reuse", "no new bronze rows")
     if since is None:  # built while its bronze was empty: nothing to merge into
-        return SilverPlan("full", "first bronze rows of this table", new_rows)
+        return SilverPlan("full", "first bronze rows of this table")
     if table.name in HISTORY_TABLES:
-        return SilverPlan("full", "keeps a version history: rebuilt", new_rows)
+        return SilverPlan("full", "keeps a version history: rebuilt")
     if engine.lake.row_count(layer, table.staged) < merge_min_rows:
-        return SilverPlan("full", "small table: rebuilt", new_rows)
-    return SilverPlan("merge", "changed keys merged", new_rows)
+        return SilverPlan("full", "small table: rebuilt")
+    return SilverPlan("merge", "changed keys merged")
 
 
 def compare_with_previous(engine: Engine, table: SourceTable, *, keep_changes: bool) -> bool:
@@ -168,12 +175,20 @@ def _key_join(table: SourceTable, left: str, right: str) -> str:
 
 
 def merge_silver_table(
-    engine: Engine, table: SourceTable, now: datetime, since: datetime, *, keep_changes: bool
+    engine: Engine,
+    table: SourceTable,
+    now: datetime,
+    since: datetime,
+    *,
+    quarantined_before: int,
+    keep_changes: bool,
 ) -> tuple[SilverResult, bool]:
-    """Recompute the changed keys of `stg_<table>` and of its quarantine rows. Returns the
-    result and whether a key valid before is quarantined now; with `keep_changes`, the old and
-    new versions of the changed keys are kept as `_changed_<table>` (see
-    `compare_with_previous`, which does the same by comparing whole tables)."""
+    """Recompute the changed keys of `stg_<table>` and of its quarantine rows (of which the
+    last run left `quarantined_before`). Returns the result and whether a key valid before is
+    quarantined now; with `keep_changes`, the old and new versions of the changed keys are
+    kept as `_changed_<table>` (see `compare_with_previous`, which does the same by comparing
+    whole tables). Engines that write whole tables back get the merged table as
+    `stg_<table>`; those that merge in the lake get the rows to merge as `_upsert_<table>`."""
     name = table.name
     layer = "eval" if table.evaluation_only else "silver"
     source_keys = ", ".join(table.column(k).source for k in table.key)
@@ -183,15 +198,18 @@ def merge_silver_table(
     previous_quarantine = (
         f"SELECT record_key FROM {PREVIOUS_QUARANTINE} WHERE source_table = '{name}'"
     )
-    # Keys in quarantine are re-examined: a parent that arrived since may make them valid.
-    recheck = ""
-    if _previous_quarantined(engine, table):
-        recheck = f"OR {raw_key(table, engine.dialect)} IN ({previous_quarantine})"
-    engine.materialize(
-        f"_scope_{name}",
-        f"SELECT DISTINCT {source_keys} FROM {table.raw} "
-        f"WHERE _extracted_at > {_stamp(since)} {recheck}",
-    )
+    new_rows = f"FROM {table.raw} WHERE _extracted_at > {_stamp(since)}"
+    scope = f"SELECT DISTINCT {source_keys} {new_rows}"
+    if quarantined_before:
+        # Keys in quarantine are re-examined: a parent that arrived since may make them valid.
+        # (A union, not `OR key IN (subquery)`, which Spark runs as a nested loop: ~1 s more
+        # per table at a million order lines.)
+        record_key = raw_key(table, engine.dialect)
+        scope = (
+            f"SELECT {source_keys} {new_rows} UNION SELECT {source_keys} FROM {table.raw} "
+            f"SEMI JOIN ({previous_quarantine}) q ON {record_key} = q.record_key"
+        )
+    engine.materialize(f"_scope_{name}", scope)
     engine.materialize(
         f"_scope_raw_{name}",
         f"SELECT r.* FROM {table.raw} r SEMI JOIN _scope_{name} s ON {join_source}",
@@ -210,15 +228,14 @@ def merge_silver_table(
             f"ON {_key_join(table, 'p', 'c')} "
             f"UNION ALL SELECT {columns} FROM {checked} WHERE _rule IS NULL",
         )
-    replaced = engine.scalar(
-        f"SELECT COUNT(*) FROM _previous_{table.staged} p SEMI JOIN {checked} c "
-        f"ON {_key_join(table, 'p', 'c')}"
-    )
-    added = engine.scalar(f"SELECT COUNT(*) FROM {checked} WHERE _rule IS NULL")
-    lost = engine.scalar(
-        f"SELECT COUNT(*) FROM _previous_{table.staged} p SEMI JOIN {checked} c "
-        f"ON {_key_join(table, 'p', 'c')} AND c._rule IS NOT NULL"
-    )
+    # (One query: on Spark each is a job.)
+    replaced, added, lost = engine.rows(
+        f"SELECT (SELECT COUNT(*) FROM _previous_{table.staged} p SEMI JOIN {checked} c "
+        f"ON {_key_join(table, 'p', 'c')}), "
+        f"(SELECT COUNT(*) FROM {checked} WHERE _rule IS NULL), "
+        f"(SELECT COUNT(*) FROM _previous_{table.staged} p SEMI JOIN {checked} c "
+        f"ON {_key_join(table, 'p', 'c')} AND c._rule IS NOT NULL)"
+    )[0]
     if keep_changes:
         engine.materialize(
             f"_changed_{name}",
@@ -226,17 +243,23 @@ def merge_silver_table(
             f"SELECT {columns} FROM _previous_{table.staged} p SEMI JOIN {checked} c "
             f"ON {_key_join(table, 'p', 'c')}",
         )
-    # What the lake table needs: the kept rows of the scope, and the keys to drop from it.
-    key_present = " AND ".join(f"{k} IS NOT NULL" for k in table.key)
-    nulls = ", ".join(
-        f"CAST(NULL AS {c.sql_type}) AS {c.name}" for c in table.columns if c.name not in table.key
-    )
-    dropped = ", ".join([*(k for k in table.key), *([nulls] if nulls else []), "TRUE AS _delete"])
-    engine.materialize(
-        f"_upsert_{name}",
-        f"SELECT {columns}, FALSE AS _delete FROM {checked} WHERE _rule IS NULL "
-        f"UNION ALL SELECT {dropped} FROM {checked} WHERE _rule IS NOT NULL AND {key_present}",
-    )
+    if engine.merges_in_lake:
+        # What the lake table needs: the kept rows of the scope, and the keys to drop from it.
+        key_present = " AND ".join(f"{k} IS NOT NULL" for k in table.key)
+        nulls = ", ".join(
+            f"CAST(NULL AS {c.sql_type}) AS {c.name}"
+            for c in table.columns
+            if c.name not in table.key
+        )
+        dropped = ", ".join(
+            [*(k for k in table.key), *([nulls] if nulls else []), "TRUE AS _delete"]
+        )
+        engine.materialize(
+            f"_upsert_{name}",
+            f"SELECT {columns}, FALSE AS _delete FROM {checked} WHERE _rule IS NULL "
+            f"UNION ALL SELECT {dropped} FROM {checked} "
+            f"WHERE _rule IS NOT NULL AND {key_present}",
+        )
     engine.materialize(
         f"_quarantine_{name}",
         f"SELECT * FROM {PREVIOUS_QUARANTINE} q WHERE q.source_table = '{name}' "
@@ -251,8 +274,11 @@ def merge_silver_table(
     return SilverResult(name, read, rows_out + quarantined, rows_out, quarantined), bool(lost)
 
 
-def reuse_silver_table(engine: Engine, table: SourceTable) -> SilverResult:
-    """Keep the previous `stg_<table>` and its quarantine rows as they are."""
+def reuse_silver_table(
+    engine: Engine, table: SourceTable, *, quarantined_before: int
+) -> SilverResult:
+    """Keep the previous `stg_<table>` and its `quarantined_before` quarantine rows as they
+    are (the rows stay where they are until the new quarantine is written)."""
     layer = "eval" if table.evaluation_only else "silver"
     engine.load(layer, table.staged)
     if table.name == "products":
@@ -260,11 +286,13 @@ def reuse_silver_table(engine: Engine, table: SourceTable) -> SilverResult:
     engine.materialize(
         f"_quarantine_{table.name}",
         f"SELECT * FROM {PREVIOUS_QUARANTINE} WHERE source_table = '{table.name}'",
+        lazy=True,
     )
     rows_out = engine.lake.row_count(layer, table.staged)
-    quarantined = engine.count(f"_quarantine_{table.name}")
     read = engine.lake.row_count(table.layer, table.raw)
-    return SilverResult(table.name, read, rows_out + quarantined, rows_out, quarantined)
+    return SilverResult(
+        table.name, read, rows_out + quarantined_before, rows_out, quarantined_before
+    )
 
 
 def load_previous_quarantine(engine: Engine) -> bool:
