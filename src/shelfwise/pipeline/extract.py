@@ -113,9 +113,10 @@ def watermark(
     *,
     con: duckdb.DuckDBPyConnection | None = None,
 ) -> datetime | None:
-    """Newest `updated_at` in bronze: from the lake's per-file statistics where it keeps them
-    (a Delta log), else by reading the column (at 1 M order lines the 19 scans took ~0.2-0.4 s
-    of an incremental run) with `con`, or a connection of its own opened only then."""
+    """Newest `updated_at` in bronze: from the lake's statistics where it keeps them (a Delta
+    log, Parquet footers), else by reading the column (at 1 M order lines the 19 scans took
+    ~0.2-0.4 s of an incremental run) with `con`, or a connection of its own opened only then.
+    (The overlap window absorbs the Delta log's rounding to milliseconds.)"""
     if not files:
         return None
     maxima = lake.column_maxima(table.layer, table.raw, WATERMARK)
@@ -133,10 +134,10 @@ def watermark(
 def _whole_table(backend: str, alias: str, table: SourceTable, select: str) -> str:
     """A table expression reading every row of `table`. SQLite's and PostgreSQL's through
     DuckDB's scan of the attached table, which splits it over the threads (SQLite by rowid,
-    PostgreSQL by page ranges in one shared snapshot, over the binary COPY protocol) instead of
-    reading it on one through `<backend>_query`: for SQLite's 1.4 M stock movements 0.65-0.86 s
+    PostgreSQL by page ranges read in one exported snapshot) instead of reading it on one
+    through `<backend>_query`: for SQLite's 1.4 M stock movements 0.65-0.86 s
     against 1.4-2.0 s; from PostgreSQL the five largest tables of the 1 M store 4.0-4.3 s
-    against 5.0-5.2 s, with 40 % less of our CPU. MySQL keeps `mysql_query` (not measured)."""
+    against 5.0-5.2 s, with half of our CPU. MySQL keeps `mysql_query` (not measured)."""
     if backend in ("sqlite", "postgres"):
         columns = ", ".join(f'"{c.source}"' for c in table.columns)
         return f'(SELECT {columns} FROM {alias}."{table.name}")'
