@@ -14,6 +14,7 @@ import pyarrow.parquet as pq
 import pytest
 from deltalake import DeltaTable
 
+from shelfwise.pipeline import lake as lake_module
 from shelfwise.pipeline.catalog import source_table
 from shelfwise.pipeline.extract import watermark
 from shelfwise.pipeline.lake import DeltaLake, LakeFormatError, ParquetLake, lake_root
@@ -219,3 +220,46 @@ def test_parquet_replace_removes_dropped_files_only_after_three_versions(tmp_pat
         "v000005",
     ]
     assert _rows_of(lake, "sales") == [("01-01", 1), ("02-05", 2)]
+
+
+def _batch(ids: range, **extra: list[str]) -> pa.RecordBatchReader:
+    return pa.table({"id": pa.array(ids, pa.int64()), **extra}).to_reader()
+
+
+def test_parquet_compaction_merges_small_files_in_order_and_keeps_large_ones(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A daily run appends a file to each bronze table: once a table has `min_files`, its small
+    files become files of about the target size. Rows keep their order, a column added later is
+    null in the older rows, files above the target stay where they are, and a reader of the
+    previous version keeps its files until three newer versions exist."""
+    lake = ParquetLake(tmp_path)
+    lake.append("bronze", "raw_t", _batch(range(0, 2000)))  # the large first load
+    for start in range(2000, 2005):
+        lake.append("bronze", "raw_t", _batch(range(start, start + 1)))
+    lake.append("bronze", "raw_t", _batch(range(2005, 2006), note=["new column"]))
+    before = lake.files("bronze", "raw_t") or []
+    large = before[0]
+    monkeypatch.setattr(lake_module, "COMPACT_TARGET_BYTES", Path(large).stat().st_size - 1)
+
+    assert lake.compact("bronze", "raw_t", min_files=8) == 0  # 7 files: not due
+    assert lake.compact("bronze", "raw_t", min_files=7) == 6
+
+    after = lake.files("bronze", "raw_t") or []
+    assert len(after) == 2 and after[0] == large
+    rows = pq.read_table(after[1]).to_pydict()
+    assert rows["id"] == list(range(2000, 2006))
+    assert rows["note"] == [None] * 5 + ["new column"]
+    assert all(Path(f).exists() for f in before)  # retired, not yet removed
+    for _ in range(3):
+        lake.append("bronze", "raw_t", _batch(range(0, 1)))
+    assert not any(Path(f).exists() for f in before[1:])
+    assert Path(large).exists()
+
+
+def test_parquet_compaction_leaves_the_files_of_tables_clustered_by_month(tmp_path: Path) -> None:
+    lake = ParquetLake(tmp_path)
+    for day in (1, 2, 3):
+        lake.append("gold", "fct_sales", _days([day], value=day))
+    assert lake.compact("gold", "fct_sales", min_files=2) == 0
+    assert len(lake.files("gold", "fct_sales") or []) == 3

@@ -558,6 +558,59 @@ class ParquetLake(Lake):
         self.commit_replacing(layer, table, target, column, since)
         return rows
 
+    def compact(self, layer: str, table: str, min_files: int) -> int:
+        """Merge the files under `COMPACT_TARGET_BYTES` of a table with at least `min_files`
+        into files of about that size, in a new version that keeps the larger files where they
+        are (every daily run appends a file to each bronze table it reads rows into). The
+        day-keyed gold tables are left alone: their file per month is what lets a daily run's
+        replacement keep the earlier months' files."""
+        files = self.files(layer, table)
+        if table in PARTITION_BY or not files or len(files) < min_files:
+            return 0
+        folder = self.path(layer, table)
+        small = [Path(f) for f in files if Path(f).stat().st_size < COMPACT_TARGET_BYTES]
+        if len(small) < 2:
+            return 0
+        _, target = self.new_version(layer, table)
+        for number, group in enumerate(_groups_of_size(small, COMPACT_TARGET_BYTES)):
+            _concatenate_parquet(group, target / f"part-{number:05d}.parquet")
+        merged = {f.relative_to(folder).as_posix() for f in small}
+        pointer = self._pointer(layer, table) or {"files": []}
+        self._switch(layer, table, target, [n for n in pointer["files"] if n not in merged])
+        return len(small)
+
+
+def _groups_of_size(files: list[Path], size: int) -> Iterator[list[Path]]:
+    """Consecutive runs of `files` of about `size` bytes together (each at least one file)."""
+    group: list[Path] = []
+    total = 0
+    for file in files:
+        if group and total + file.stat().st_size > size:
+            yield group
+            group, total = [], 0
+        group.append(file)
+        total += file.stat().st_size
+    if group:
+        yield group
+
+
+def _concatenate_parquet(sources: list[Path], target: Path) -> None:
+    """The rows of Parquet files `sources`, in order, as one file `target`, streamed. Columns
+    an older file lacks (added to the table since) are null in its rows, as a reader merging
+    the files' schemas gives them."""
+    schema = pa.unify_schemas([pq.read_schema(source) for source in sources])
+    with pq.ParquetWriter(target, schema, compression=LAKE_COMPRESSION) as writer:
+        for source in sources:
+            for batch in pq.ParquetFile(source).iter_batches(batch_size=ROW_GROUP_ROWS):
+                columns = [
+                    batch.column(field.name).cast(field.type)
+                    if field.name in batch.schema.names
+                    else pa.nulls(batch.num_rows, field.type)
+                    for field in schema
+                ]
+                conformed = pa.RecordBatch.from_arrays(columns, schema=schema)
+                writer.write_batch(conformed, row_group_size=ROW_GROUP_ROWS)
+
 
 def _write_parquet(path: Path, reader: pa.RecordBatchReader) -> int:
     """Write a stream of batches as one Parquet file; returns its rows."""

@@ -11,8 +11,9 @@ tables that have many, then deletes the files no version newer than the retentio
 It runs at the end of a pipeline run when the last one is older than
 `pipeline_maintenance_hours` (not on every run: looking at the 54 tables of a 1 M-line lake
 takes 0.12 s even with nothing to do), and on
-demand with `shelfwise pipeline maintain`. A Parquet lake (the Spark engine's) needs none: it
-deletes old versions at every write.
+demand with `shelfwise pipeline maintain`. A Parquet lake (the Spark engine's) needs no vacuum
+(it deletes old versions at every write), but its bronze tables gain a file a run and are
+compacted the same way.
 """
 
 from __future__ import annotations
