@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 from shelfwise.cli import app
 from shelfwise.config import Settings
 from shelfwise.pipeline import maintain_pipeline_lake, maintenance, run_pipeline
-from shelfwise.pipeline.lake import DeltaLake, lake_root
+from shelfwise.pipeline.lake import DeltaLake, Lake, ParquetLake, lake_root
 from shelfwise.pipeline.maintenance import MARKER, maintain_lake, maintenance_due
 from shelfwise.pipeline.runlog import RunSummary
 from shelfwise.pipeline.settings import PipelineSettings
@@ -39,7 +39,7 @@ def _data_files(folder: Path) -> set[str]:
     return {p.name for p in folder.glob("*.parquet")}
 
 
-def _ids(lake: DeltaLake, layer: str, table: str) -> list[int]:
+def _ids(lake: Lake, layer: str, table: str) -> list[int]:
     files = lake.files(layer, table) or []
     with duckdb.connect() as con:
         rows = con.sql(f"SELECT id FROM read_parquet({files!r}) ORDER BY id").fetchall()
@@ -186,6 +186,21 @@ def test_maintain_command_reports_what_it_did(settings: Settings, store: Path) -
     output = CliRunner().invoke(app, ["pipeline", "maintain"], env=env)
     assert output.exit_code != 0
     assert "could not be maintained" in output.output and "silver/stg_x" in output.output
+
+
+def test_maintain_command_compacts_a_spark_engines_parquet_lake(tmp_path: Path) -> None:
+    """The command finds the lake's format from its tables: the Spark engine's Parquet lake is
+    compacted, not reported as written by another engine."""
+    settings = settings_for(tmp_path / "home", tmp_path / "store.db")
+    lake = ParquetLake(lake_root(settings.resolved_lake_uri))
+    for n in range(4):  # a full load, then three daily runs' appends
+        lake.append("bronze", "raw_x", _reader([n]))
+
+    result = maintain_pipeline_lake(settings, PipelineSettings(pipeline_compact_min_files=4))
+
+    assert (result.tables, result.files_compacted) == (1, 4)
+    assert _ids(lake, "bronze", "raw_x") == [0, 1, 2, 3]
+    assert len(lake.files("bronze", "raw_x") or []) == 1
 
 
 def test_a_failed_maintenance_keeps_the_run_and_comes_back(settings: Settings, store: Path) -> None:

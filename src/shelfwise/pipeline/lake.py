@@ -612,6 +612,13 @@ def _concatenate_parquet(sources: list[Path], target: Path) -> None:
                 writer.write_batch(conformed, row_group_size=ROW_GROUP_ROWS)
 
 
+def lake_at(root: Path) -> Lake:
+    """The lake at `root` in the format its tables were written in: Parquet versions behind
+    pointer files (the Spark engine's), else Delta (the DuckDB engine's, Spark's where the
+    cluster has Delta, and a lake with no tables yet)."""
+    return ParquetLake(root) if any(root.glob(f"*/*/{POINTER}")) else DeltaLake(root)
+
+
 def _write_parquet(path: Path, reader: pa.RecordBatchReader) -> int:
     """Write a stream of batches as one Parquet file; returns its rows."""
     rows = 0

@@ -41,7 +41,7 @@ from shelfwise.pipeline.gold_incremental import (
     plan_gold,
     previous_calendar_span,
 )
-from shelfwise.pipeline.lake import DeltaLake, lake_root
+from shelfwise.pipeline.lake import lake_at, lake_root
 from shelfwise.pipeline.maintenance import (
     MaintenanceResult,
     Tidied,
@@ -830,10 +830,11 @@ def _maintain(ctx: RunContext) -> None:
 def maintain_pipeline_lake(
     settings: Settings, options: PipelineSettings | None = None, retain_hours: int | None = None
 ) -> MaintenanceResult:
-    """Compact and vacuum the lake now (`shelfwise pipeline maintain`), holding the pipeline's
-    lock: a vacuum must not see a running write's files before they are committed."""
+    """Compact and vacuum the lake now (`shelfwise pipeline maintain`), in the format its
+    engine wrote it in, holding the pipeline's lock: a vacuum must not see a running write's
+    files before they are committed."""
     options = options or PipelineSettings()
-    lake = DeltaLake(lake_root(settings.resolved_lake_uri))
+    lake = lake_at(lake_root(settings.resolved_lake_uri))
     with _exclusive(settings.warehouse_path.with_name("pipeline.lock")):
         return maintain_with(lake, options, retain_hours)
 
