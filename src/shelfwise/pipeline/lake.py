@@ -597,9 +597,12 @@ def _groups_of_size(files: list[Path], size: int) -> Iterator[list[Path]]:
 def _concatenate_parquet(sources: list[Path], target: Path) -> None:
     """The rows of Parquet files `sources`, in order, as one file `target`, streamed. Columns
     an older file lacks (added to the table since) are null in its rows, as a reader merging
-    the files' schemas gives them."""
+    the files' schemas gives them. Timestamps are written in microseconds, which Spark reads
+    (Arrow reads a legacy INT96 timestamp in nanoseconds, which Spark does not)."""
     schema = pa.unify_schemas([pq.read_schema(source) for source in sources])
-    with pq.ParquetWriter(target, schema, compression=LAKE_COMPRESSION) as writer:
+    with pq.ParquetWriter(
+        target, schema, compression=LAKE_COMPRESSION, coerce_timestamps="us"
+    ) as writer:
         for source in sources:
             for batch in pq.ParquetFile(source).iter_batches(batch_size=ROW_GROUP_ROWS):
                 columns = [
