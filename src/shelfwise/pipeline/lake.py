@@ -95,25 +95,36 @@ def parquet_rows(files: Iterable[str | Path]) -> int:
     return sum(pq.ParquetFile(f).metadata.num_rows for f in files)
 
 
+def _statistics(file: str | Path, column: str) -> list[pq.Statistics] | None:
+    """The footer's statistics of `column` in each row group of a Parquet file that has rows
+    (no data is read); None when the file lacks the column or a row group lacks them (only
+    nulls, or a writer that keeps none)."""
+    metadata = pq.read_metadata(file)
+    names = metadata.schema.names
+    if column not in names:
+        return None
+    index = names.index(column)
+    found: list[pq.Statistics] = []
+    for group in range(metadata.num_row_groups):
+        row_group = metadata.row_group(group)
+        if row_group.num_rows == 0:
+            continue
+        statistics = row_group.column(index).statistics
+        if statistics is None or not statistics.has_min_max:
+            return None
+        found.append(statistics)
+    return found
+
+
 def parquet_maxima(files: Iterable[str | Path], column: str) -> list[Any] | None:
-    """The largest value of `column` in each row group of Parquet files, from their footers'
-    statistics (no data is read); None when a file lacks the column or a row group with rows
-    lacks its statistics (only nulls, or a writer that keeps none)."""
+    """The largest value of `column` in each row group of Parquet files, from their footers;
+    None when a file has no statistics for it (see `_statistics`)."""
     maxima: list[Any] = []
     for file in files:
-        metadata = pq.read_metadata(file)
-        names = metadata.schema.names
-        if column not in names:
+        statistics = _statistics(file, column)
+        if statistics is None:
             return None
-        index = names.index(column)
-        for group in range(metadata.num_row_groups):
-            row_group = metadata.row_group(group)
-            if row_group.num_rows == 0:
-                continue
-            statistics = row_group.column(index).statistics
-            if statistics is None or not statistics.has_min_max:
-                return None
-            maxima.append(statistics.max)
+        maxima.extend(s.max for s in statistics)
     return maxima or None
 
 
@@ -568,7 +579,8 @@ class ParquetLake(Lake):
         if table in PARTITION_BY or not files or len(files) < min_files:
             return 0
         folder = self.path(layer, table)
-        small = [Path(f) for f in files if Path(f).stat().st_size < COMPACT_TARGET_BYTES]
+        sizes = {Path(f): Path(f).stat().st_size for f in files}
+        small = {f: size for f, size in sizes.items() if size < COMPACT_TARGET_BYTES}
         if len(small) < 2:
             return 0
         _, target = self.new_version(layer, table)
@@ -580,39 +592,45 @@ class ParquetLake(Lake):
         return len(small)
 
 
-def _groups_of_size(files: list[Path], size: int) -> Iterator[list[Path]]:
-    """Consecutive runs of `files` of about `size` bytes together (each at least one file)."""
+def _groups_of_size(files: dict[Path, int], size: int) -> Iterator[list[Path]]:
+    """Consecutive runs of `files` (in order, with their sizes) of about `size` bytes together,
+    each at least one file."""
     group: list[Path] = []
     total = 0
-    for file in files:
-        if group and total + file.stat().st_size > size:
+    for file, file_size in files.items():
+        if group and total + file_size > size:
             yield group
             group, total = [], 0
         group.append(file)
-        total += file.stat().st_size
+        total += file_size
     if group:
         yield group
 
 
 def _concatenate_parquet(sources: list[Path], target: Path) -> None:
-    """The rows of Parquet files `sources`, in order, as one file `target`, streamed. Columns
-    an older file lacks (added to the table since) are null in its rows, as a reader merging
-    the files' schemas gives them. Timestamps are written in microseconds, which Spark reads
-    (Arrow reads a legacy INT96 timestamp in nanoseconds, which Spark does not)."""
+    """The rows of Parquet files `sources`, in order, as one file `target`, streamed, with
+    their schemas merged as a reader merges them (`_conformed`). Timestamps are written in
+    microseconds, which Spark reads (Arrow reads a legacy INT96 timestamp in nanoseconds,
+    which Spark does not)."""
     schema = pa.unify_schemas([pq.read_schema(source) for source in sources])
     with pq.ParquetWriter(
         target, schema, compression=LAKE_COMPRESSION, coerce_timestamps="us"
     ) as writer:
         for source in sources:
             for batch in pq.ParquetFile(source).iter_batches(batch_size=ROW_GROUP_ROWS):
-                columns = [
-                    batch.column(field.name).cast(field.type)
-                    if field.name in batch.schema.names
-                    else pa.nulls(batch.num_rows, field.type)
-                    for field in schema
-                ]
-                conformed = pa.RecordBatch.from_arrays(columns, schema=schema)
-                writer.write_batch(conformed, row_group_size=ROW_GROUP_ROWS)
+                writer.write_table(_conformed(batch, schema), row_group_size=ROW_GROUP_ROWS)
+
+
+def _conformed(rows: pa.Table | pa.RecordBatch, schema: pa.Schema) -> pa.Table:
+    """`rows` with the columns of `schema` (the union of a table's files' schemas): cast where
+    they are, null where an older file lacks them (added to the table since)."""
+    columns = [
+        rows.column(field.name).cast(field.type)
+        if field.name in rows.schema.names
+        else pa.nulls(rows.num_rows, field.type)
+        for field in schema
+    ]
+    return pa.Table.from_arrays(columns, schema=schema)
 
 
 def lake_at(root: Path) -> Lake:
@@ -635,19 +653,19 @@ def _write_parquet(path: Path, reader: pa.RecordBatchReader) -> int:
 def _date_span(path: Path, column: str) -> tuple[date, date] | None:
     """The first and last day in date column `column` of a Parquet file, from its row groups'
     statistics (no data is read); None when a row group has none, or holds nulls."""
-    metadata = pq.ParquetFile(path).metadata
-    index = metadata.schema.to_arrow_schema().get_field_index(column)
+    statistics = _statistics(path, column)
+    if not statistics:
+        return None
     lows: list[date] = []
     highs: list[date] = []
-    for number in range(metadata.num_row_groups):
-        statistics = metadata.row_group(number).column(index).statistics
-        if statistics is None or not statistics.has_min_max or statistics.null_count != 0:
+    for group in statistics:
+        if group.null_count != 0:
             return None
-        if not isinstance(statistics.min, date) or not isinstance(statistics.max, date):
+        if not isinstance(group.min, date) or not isinstance(group.max, date):
             return None
-        lows.append(statistics.min)
-        highs.append(statistics.max)
-    return (min(lows), max(highs)) if lows else None
+        lows.append(group.min)
+        highs.append(group.max)
+    return min(lows), max(highs)
 
 
 def _copy_rows_before(sources: list[Path], column: str, first: date, target: Path) -> None:
@@ -660,7 +678,7 @@ def _copy_rows_before(sources: list[Path], column: str, first: date, target: Pat
     with pq.ParquetWriter(target, schema, compression=LAKE_COMPRESSION) as writer:
         for source in sources:
             earlier = pq.read_table(source, filters=[(column, "<", first)], partitioning=None)
-            writer.write_table(earlier.cast(schema), row_group_size=ROW_GROUP_ROWS)
+            writer.write_table(_conformed(earlier, schema), row_group_size=ROW_GROUP_ROWS)
             rows += earlier.num_rows
     if not rows:
         target.unlink()

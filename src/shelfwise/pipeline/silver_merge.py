@@ -195,9 +195,6 @@ def merge_silver_table(
     join_source = " AND ".join(
         f"r.{table.column(k).source} = s.{table.column(k).source}" for k in table.key
     )
-    previous_quarantine = (
-        f"SELECT record_key FROM {PREVIOUS_QUARANTINE} WHERE source_table = '{name}'"
-    )
     new_rows = f"FROM {table.raw} WHERE _extracted_at > {_stamp(since)}"
     scope = f"SELECT DISTINCT {source_keys} {new_rows}"
     if quarantined_before:
@@ -207,7 +204,8 @@ def merge_silver_table(
         record_key = raw_key(table, engine.dialect)
         scope = (
             f"SELECT {source_keys} {new_rows} UNION SELECT {source_keys} FROM {table.raw} "
-            f"SEMI JOIN ({previous_quarantine}) q ON {record_key} = q.record_key"
+            f"SEMI JOIN (SELECT record_key FROM {PREVIOUS_QUARANTINE} "
+            f"WHERE source_table = '{name}') q ON {record_key} = q.record_key"
         )
     engine.materialize(f"_scope_{name}", scope)
     engine.materialize(
