@@ -44,16 +44,13 @@ from sqlalchemy import func, insert, select, text
 from shelfwise.store.accounts import create_api_token, hash_password
 from shelfwise.store.db import Database
 from shelfwise.store.inventory import TAKE_STOCK, adjust_stock, ledger_mismatches
+from shelfwise.store.kinds import LocationKind, MovementKind, Role, Segment
 from shelfwise.store.models import (
     Base,
     Category,
     Customer,
     Location,
-    LocationKind,
-    MovementKind,
     Product,
-    Role,
-    Segment,
     StockLevel,
     StockMovement,
     SubCategory,

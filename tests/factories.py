@@ -10,14 +10,13 @@ from sqlalchemy.orm import Session
 
 from shelfwise.store.db import Database
 from shelfwise.store.inventory import adjust_stock
+from shelfwise.store.kinds import LocationKind, Segment
 from shelfwise.store.models import (
     Category,
     Customer,
     Location,
-    LocationKind,
     Product,
     ReorderSetting,
-    Segment,
     StockLevel,
     SubCategory,
     Supplier,

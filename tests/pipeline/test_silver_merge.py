@@ -20,7 +20,8 @@ from shelfwise.pipeline.runlog import RunSummary
 from shelfwise.pipeline.settings import PipelineSettings
 from shelfwise.store.db import Database
 from shelfwise.store.inventory import cancel_order
-from shelfwise.store.models import Order, OrderStatus
+from shelfwise.store.kinds import OrderStatus
+from shelfwise.store.models import Order
 from tests.pipeline.conftest import settings_for
 from tests.pipeline.helpers import add_stock_transfer, assert_same_gold, gold_frames
 from tests.pipeline.test_quarantine import _assert_balanced, _inject_bad_rows, _raw

@@ -23,18 +23,16 @@ from shelfwise.store.importers import (
     synthetic_email,
 )
 from shelfwise.store.inventory import ledger_mismatches
+from shelfwise.store.kinds import MovementKind, OrderStatus, Segment
 from shelfwise.store.models import (
     Base,
     Customer,
     Location,
-    MovementKind,
     Order,
     OrderEvent,
     OrderLine,
-    OrderStatus,
     Product,
     ReorderSetting,
-    Segment,
     StockLevel,
     StockMovement,
     SubCategory,

@@ -39,15 +39,8 @@ from shelfwise.store.inventory import (
     set_stock_count,
     transfer_stock,
 )
-from shelfwise.store.models import (
-    MovementKind,
-    Order,
-    OrderLine,
-    OrderStatus,
-    Product,
-    PurchaseOrderStatus,
-    StockMovement,
-)
+from shelfwise.store.kinds import MovementKind, OrderStatus, PurchaseOrderStatus
+from shelfwise.store.models import Order, OrderLine, Product, StockMovement
 from tests.factories import on_hand, world_in
 
 T = TypeVar("T")

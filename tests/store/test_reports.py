@@ -31,14 +31,8 @@ from shelfwise.store.inventory import (
     place_order,
     reserve_stock,
 )
-from shelfwise.store.models import (
-    Category,
-    Location,
-    LocationKind,
-    Product,
-    ReorderSetting,
-    SubCategory,
-)
+from shelfwise.store.kinds import LocationKind
+from shelfwise.store.models import Category, Location, Product, ReorderSetting, SubCategory
 from shelfwise.store.reports import (
     LowStockRow,
     SalesKey,

@@ -8,15 +8,8 @@ from decimal import Decimal
 from sqlalchemy import func, select
 
 from shelfwise.store.inventory import ledger_mismatches
-from shelfwise.store.models import (
-    MovementKind,
-    Order,
-    OrderLine,
-    OrderStatus,
-    PurchaseReceipt,
-    StockLevel,
-    StockMovement,
-)
+from shelfwise.store.kinds import MovementKind, OrderStatus
+from shelfwise.store.models import Order, OrderLine, PurchaseReceipt, StockLevel, StockMovement
 from tests.synth.conftest import Generated
 
 

@@ -7,7 +7,8 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import func, select
 
-from shelfwise.store.models import Customer, Order, OrderEvent, OrderLine, OrderStatus, Product
+from shelfwise.store.kinds import OrderStatus
+from shelfwise.store.models import Customer, Order, OrderEvent, OrderLine, Product
 from tests.synth.conftest import Generated
 
 PROGRESSION = ["pending", "paid", "shipped", "delivered"]

@@ -8,7 +8,8 @@ from datetime import date, timedelta
 import numpy as np
 from sqlalchemy import func, select
 
-from shelfwise.store.models import Location, LocationKind, Promotion, SynthTrueDemand
+from shelfwise.store.kinds import LocationKind
+from shelfwise.store.models import Location, Promotion, SynthTrueDemand
 from tests.synth.conftest import Generated
 
 

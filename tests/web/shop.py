@@ -28,16 +28,8 @@ from shelfwise.config import Settings
 from shelfwise.store.accounts import create_api_token, create_user
 from shelfwise.store.db import Database
 from shelfwise.store.inventory import adjust_stock
-from shelfwise.store.models import (
-    Category,
-    Customer,
-    Location,
-    LocationKind,
-    Product,
-    Role,
-    SubCategory,
-    TokenScope,
-)
+from shelfwise.store.kinds import LocationKind, Role, TokenScope
+from shelfwise.store.models import Category, Customer, Location, Product, SubCategory
 from shelfwise.store.schema import upgrade
 from shelfwise.web.app import create_app
 from tests.dbservers import find_free_port

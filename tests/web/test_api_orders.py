@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi.testclient import TestClient
 
 from shelfwise.store.inventory import set_order_status
-from shelfwise.store.models import OrderStatus
+from shelfwise.store.kinds import OrderStatus
 from tests.web.conftest import Shop
 from tests.web.shop import ShopIds, bearer, on_hand
 

@@ -38,7 +38,8 @@ from shelfwise.store.catalog import ProductFilters, search_products
 from shelfwise.store.db import Database
 from shelfwise.store.errors import InsufficientStock, NotFound
 from shelfwise.store.inventory import LineRequest
-from shelfwise.store.models import Customer, OrderStatus, Role, Segment, TokenScope, utcnow
+from shelfwise.store.kinds import OrderStatus, Role, Segment, TokenScope
+from shelfwise.store.models import Customer, utcnow
 from shelfwise.store.schema import upgrade
 from tests.factories import make_world
 from tests.web.shop import PASSWORD, ShopIds, populate

@@ -10,15 +10,17 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from shelfwise.config import Settings, get_settings
-from shelfwise.store.db import Database
 from shelfwise.store.errors import StoreError
+
+if TYPE_CHECKING:  # SQLAlchemy loads when a command opens the store, not at start-up
+    from shelfwise.store.db import Database
 
 console = Console()
 err_console = Console(stderr=True)
@@ -39,6 +41,8 @@ def settings() -> Settings:
 
 @contextmanager
 def open_database(url: str | None = None) -> Iterator[Database]:
+    from shelfwise.store.db import Database
+
     db = Database(url or settings().resolved_database_url)
     try:
         yield db

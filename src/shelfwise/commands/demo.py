@@ -10,6 +10,7 @@ import shutil
 import time
 from collections.abc import Callable
 from datetime import date, timedelta
+from typing import TYPE_CHECKING
 
 import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
@@ -17,8 +18,9 @@ from rich.table import Table
 
 from shelfwise.commands.common import console, settings
 from shelfwise.config import Settings
-from shelfwise.store.db import Database
-from shelfwise.store.schema import upgrade
+
+if TYPE_CHECKING:
+    from shelfwise.store.db import Database
 
 DEMO_ORDERS = 20_000
 DEMO_DAYS = 730
@@ -79,6 +81,8 @@ def demo(
     Creates the operational database, synthesizes about two years of retail history, and runs
     every later stage on it. Nothing is downloaded; everything stays in the demo folder.
     """
+    from shelfwise.store.db import Database
+
     config: Settings = settings()
     if fresh and config.home.exists():
         shutil.rmtree(config.home)
@@ -162,6 +166,8 @@ def _accounts(db: Database, logins: list[tuple[str, str]]) -> list[tuple[str, st
 
 
 def _init(db: Database) -> list[tuple[str, str]]:
+    from shelfwise.store.schema import upgrade
+
     upgrade(db)
     return [("database", db.engine.url.render_as_string(hide_password=True))]
 

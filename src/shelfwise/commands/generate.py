@@ -17,7 +17,6 @@ from shelfwise.commands.common import (
     open_database,
     settings,
 )
-from shelfwise.store.schema import upgrade
 
 HELP = (
     "Fill an empty operational database with a deterministic retail history.\n\n"
@@ -79,6 +78,7 @@ def generate(
     fmt: OutputFormat = FormatOption,
 ) -> None:
     """Fill an empty operational database with a deterministic retail history."""
+    from shelfwise.store.schema import upgrade
     from shelfwise.synth import WorldSpec
     from shelfwise.synth import generate as run_generator
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.markup import escape
@@ -17,13 +18,10 @@ from shelfwise.commands.common import (
     open_database,
 )
 from shelfwise.store.errors import StoreError
-from shelfwise.store.importers import (
-    ImportFailed,
-    ImportKind,
-    ImportOptions,
-    ImportReport,
-    import_csv,
-)
+from shelfwise.store.kinds import ImportKind
+
+if TYPE_CHECKING:  # the importers load SQLAlchemy: imported when the command runs
+    from shelfwise.store.importers import ImportFailed, ImportReport
 
 PROGRESS_FROM_ROWS = 2000
 DELIMITER_WORDS = {"tab": "\t", "\\t": "\t", "comma": ",", "semicolon": ";", "pipe": "|"}
@@ -105,6 +103,8 @@ def import_command(
     examples: docs/importing.md. When starting from nothing, import in the order products,
     locations, customers, suppliers, inventory, orders.
     """
+    from shelfwise.store.importers import ImportFailed, ImportOptions, import_csv
+
     options = ImportOptions(
         skip_invalid=skip_invalid,
         encoding=encoding,

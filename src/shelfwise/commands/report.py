@@ -10,11 +10,9 @@ import dataclasses
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import date, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
-from sqlalchemy import inspect
-from sqlalchemy.orm import Session
 
 from shelfwise.commands.common import (
     FormatOption,
@@ -25,16 +23,12 @@ from shelfwise.commands.common import (
     open_database,
 )
 from shelfwise.store.errors import InvalidRequest
-from shelfwise.store.models import LocationKind
-from shelfwise.store.reports import (
-    StockFilters,
-    low_stock,
-    parse_sales_keys,
-    sales_columns,
-    sales_report,
-    stock_levels,
-    top_products,
-)
+from shelfwise.store.kinds import LocationKind
+
+if TYPE_CHECKING:  # the reports load SQLAlchemy: imported when a report runs
+    from sqlalchemy.orm import Session
+
+    from shelfwise.store.reports import StockFilters
 
 report_app = typer.Typer(
     name="report",
@@ -139,6 +133,8 @@ TOP_COLUMNS = [
 @contextmanager
 def _reading(database_url: str | None) -> Iterator[Session]:
     """A read session on a migrated store; store errors become one clear line and exit 1."""
+    from sqlalchemy import inspect
+
     with friendly_errors(), open_database(database_url) as db, db.read_session() as session:
         if not inspect(session.connection()).has_table("stock_levels"):
             where = db.engine.url.render_as_string(hide_password=True)
@@ -172,6 +168,8 @@ def _filters(
     kind: LocationKind | None,
     only_available: bool = False,
 ) -> StockFilters:
+    from shelfwise.store.reports import StockFilters
+
     return StockFilters(
         search=search,
         category=category,
@@ -199,6 +197,8 @@ def stock(
 ) -> None:
     """Current stock per product and location: on hand, reserved, available, reorder settings."""
     filters = _filters(search, category, sub_category, location, country, kind, available_only)
+    from shelfwise.store.reports import stock_levels
+
     with _reading(database_url) as session:
         rows = stock_levels(session=session, filters=filters)
     columns = STOCK_TABLE_COLUMNS if fmt is OutputFormat.TABLE else STOCK_COLUMNS
@@ -228,6 +228,8 @@ def low_stock_command(
     Shows the shortfall and a suggested order that refills to the reorder maximum in whole
     packs. Retired products are left out."""
     filters = _filters(search, category, sub_category, location, country, kind)
+    from shelfwise.store.reports import low_stock
+
     with _reading(database_url) as session:
         rows = low_stock(session=session, filters=filters, threshold=threshold)
     columns = LOW_STOCK_TABLE_COLUMNS if fmt is OutputFormat.TABLE else LOW_STOCK_COLUMNS
@@ -255,6 +257,8 @@ def sales(
     """Orders, units, revenue (after discounts) and average discount per group.
 
     Periods are UTC; weeks are ISO weeks (Monday first), labelled like 2024-W07."""
+    from shelfwise.store.reports import parse_sales_keys, sales_columns, sales_report
+
     try:
         keys = parse_sales_keys(by or (), what="--by value")
     except InvalidRequest as exc:
@@ -285,6 +289,8 @@ def top(
     database_url: str | None = DatabaseUrlOption,
 ) -> None:
     """The best-selling products by revenue (or units) with their orders and average discount."""
+    from shelfwise.store.reports import top_products
+
     first, last = _period(date_from, date_to)
     with _reading(database_url) as session:
         rows = top_products(

@@ -5,7 +5,6 @@ from __future__ import annotations
 import typer
 
 from shelfwise.commands.common import console, open_database, settings
-from shelfwise.store.schema import current_revision, head_revision, upgrade
 
 
 def init(
@@ -16,6 +15,8 @@ def init(
     ),
 ) -> None:
     """Create the operational database, or migrate it to the newest schema."""
+    from shelfwise.store.schema import current_revision, upgrade
+
     settings().home.mkdir(parents=True, exist_ok=True)
     with open_database(database_url) as db:
         before = current_revision(db)
@@ -30,4 +31,3 @@ def init(
 
 def register(app: typer.Typer) -> None:
     app.command("init")(init)
-    _ = head_revision

@@ -15,16 +15,7 @@ from shelfwise.commands.common import (
     friendly_errors,
     open_database,
 )
-from shelfwise.store.accounts import (
-    create_api_token,
-    create_user,
-    get_user_by_email,
-    list_api_tokens,
-    list_users,
-    revoke_api_token,
-)
-from shelfwise.store.catalog import location_id_by_code
-from shelfwise.store.models import Role, TokenScope
+from shelfwise.store.kinds import Role, TokenScope
 
 users_app = typer.Typer(
     name="users",
@@ -65,6 +56,8 @@ def create(
     A customer also gets a customer profile, or is linked to the one with the same email.
     Passwords need 10+ characters of two kinds and must not contain the email.
     """
+    from shelfwise.store.accounts import create_user
+
     password = _read_password(password_stdin)
     if role is Role.CUSTOMER and not name:
         name = email.split("@", 1)[0]
@@ -85,6 +78,8 @@ def create(
 @users_app.command("list")
 def list_(fmt: OutputFormat = FormatOption, database_url: str | None = DatabaseUrlOption) -> None:
     """Every user with role and linked customer."""
+    from shelfwise.store.accounts import list_users
+
     with open_database(database_url) as db, db.read_session() as session:
         rows = [
             {
@@ -116,6 +111,9 @@ def token(
     """Issue an API token and print it once (only its hash is stored)."""
     from datetime import timedelta
 
+    from shelfwise.store.accounts import create_api_token, get_user_by_email
+    from shelfwise.store.catalog import location_id_by_code
+
     if location and not pos:
         raise fail("--location only applies to --pos tokens")
     with friendly_errors(), open_database(database_url) as db, db.session() as session:
@@ -144,6 +142,8 @@ def tokens(
     database_url: str | None = DatabaseUrlOption,
 ) -> None:
     """API tokens (never their secret): id, owner, scope, location, expiry, revocation."""
+    from shelfwise.store.accounts import get_user_by_email, list_api_tokens
+
     with friendly_errors(), open_database(database_url) as db, db.read_session() as session:
         user_id = None
         if email:
@@ -173,6 +173,8 @@ def revoke_token(
     database_url: str | None = DatabaseUrlOption,
 ) -> None:
     """Revoke an API token at once."""
+    from shelfwise.store.accounts import revoke_api_token
+
     with friendly_errors(), open_database(database_url) as db, db.session() as session:
         revoke_api_token(session=session, token_id=token_id)
     console.print(f"token {token_id} is revoked")

@@ -25,14 +25,12 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from shelfwise.store.errors import InvalidRequest, NotFound
+from shelfwise.store.kinds import Role, Segment, TokenScope
 from shelfwise.store.models import (
     ApiToken,
     Customer,
     Location,
     LoginAttempt,
-    Role,
-    Segment,
-    TokenScope,
     User,
     UserSession,
     utcnow,

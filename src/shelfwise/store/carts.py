@@ -30,6 +30,7 @@ from shelfwise.store.errors import (
     Shortage,
 )
 from shelfwise.store.inventory import LineRequest, cancel_order, place_order, set_order_status
+from shelfwise.store.kinds import OrderStatus, Segment
 from shelfwise.store.models import (
     Cart,
     CartItem,
@@ -38,9 +39,7 @@ from shelfwise.store.models import (
     Order,
     OrderEvent,
     OrderLine,
-    OrderStatus,
     Product,
-    Segment,
     StockLevel,
     utcnow,
 )

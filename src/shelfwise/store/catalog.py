@@ -27,10 +27,10 @@ from sqlalchemy import ColumnElement, and_, case, exists, func, or_, select
 from sqlalchemy.orm import Session
 
 from shelfwise.store.errors import NotFound
+from shelfwise.store.kinds import LocationKind
 from shelfwise.store.models import (
     Category,
     Location,
-    LocationKind,
     Product,
     Promotion,
     ReorderSetting,

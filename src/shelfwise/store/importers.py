@@ -10,7 +10,6 @@ implementation lives in `shelfwise.store.importing`.
 
 from __future__ import annotations
 
-import enum
 from pathlib import Path
 from typing import Any
 
@@ -34,18 +33,7 @@ from shelfwise.store.importing.problems import ImportFailed, Problem
 from shelfwise.store.importing.reading import ColumnSpec
 from shelfwise.store.importing.runner import ImportReport, rejected_path_for, run_import
 from shelfwise.store.importing.storage import Tally
-
-
-class ImportKind(enum.StrEnum):
-    """What a file holds; import in this order when starting from nothing."""
-
-    PRODUCTS = "products"
-    LOCATIONS = "locations"
-    CUSTOMERS = "customers"
-    SUPPLIERS = "suppliers"
-    INVENTORY = "inventory"
-    ORDERS = "orders"
-
+from shelfwise.store.kinds import ImportKind as ImportKind
 
 IMPORTERS: dict[ImportKind, type[KindImporter[Any]]] = {
     ImportKind.PRODUCTS: ProductImporter,

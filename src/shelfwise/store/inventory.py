@@ -45,20 +45,17 @@ from shelfwise.store.errors import (
     Shortage,
 )
 from shelfwise.store.group_commit import Job, Transactions, run_alone
+from shelfwise.store.kinds import MovementKind, OrderStatus, Priority, PurchaseOrderStatus
 from shelfwise.store.models import (
     Customer,
     Location,
-    MovementKind,
     Order,
     OrderEvent,
     OrderLine,
-    OrderStatus,
-    Priority,
     Product,
     Promotion,
     PurchaseOrder,
     PurchaseOrderLine,
-    PurchaseOrderStatus,
     PurchaseReceipt,
     Rate,
     StockLevel,

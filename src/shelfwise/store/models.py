@@ -34,6 +34,17 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+from shelfwise.store.kinds import (
+    LocationKind,
+    MovementKind,
+    OrderStatus,
+    Priority,
+    PurchaseOrderStatus,
+    Role,
+    Segment,
+    TokenScope,
+)
+
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_N_name)s",
@@ -93,60 +104,6 @@ class Timestamped:
     updated_at: Mapped[datetime] = mapped_column(
         UTCDateTime(), default=utcnow, onupdate=utcnow, nullable=False, index=True
     )
-
-
-class LocationKind(enum.StrEnum):
-    STORE = "store"
-    WAREHOUSE = "warehouse"
-
-
-class Segment(enum.StrEnum):
-    CONSUMER = "consumer"
-    CORPORATE = "corporate"
-    HOME_OFFICE = "home_office"
-
-
-class Role(enum.StrEnum):
-    CUSTOMER = "customer"
-    STAFF = "staff"
-    ADMIN = "admin"
-
-
-class OrderStatus(enum.StrEnum):
-    PENDING = "pending"
-    PAID = "paid"
-    SHIPPED = "shipped"
-    DELIVERED = "delivered"
-    CANCELLED = "cancelled"
-
-
-class Priority(enum.StrEnum):
-    LOW = "low"
-    MEDIUM = "medium"
-    HIGH = "high"
-    CRITICAL = "critical"
-
-
-class MovementKind(enum.StrEnum):
-    """Why stock changed. Signs: sale, transfer_out negative; receipt, return, transfer_in,
-    cancellation positive; adjustment either way (and always with a reason)."""
-
-    OPENING = "opening"
-    SALE = "sale"
-    CANCELLATION = "cancellation"
-    RETURN = "return"
-    RECEIPT = "receipt"
-    ADJUSTMENT = "adjustment"
-    TRANSFER_OUT = "transfer_out"
-    TRANSFER_IN = "transfer_in"
-
-
-class PurchaseOrderStatus(enum.StrEnum):
-    DRAFT = "draft"
-    ORDERED = "ordered"
-    PARTIALLY_RECEIVED = "partially_received"
-    RECEIVED = "received"
-    CANCELLED = "cancelled"
 
 
 def _enum(kind: type[enum.StrEnum], name: str) -> Enum:
@@ -498,13 +455,6 @@ class SynthTrueDemand(Timestamped, Base):
 # ---------------------------------------------------------------------------------------------
 # Web shop (revision 0002): carts, sign-in sessions, login throttling, API tokens
 # ---------------------------------------------------------------------------------------------
-
-
-class TokenScope(enum.StrEnum):
-    """What an API token may do: act as its user (`api`) or post till sales (`pos`)."""
-
-    API = "api"
-    POS = "pos"
 
 
 class Cart(Timestamped, Base):

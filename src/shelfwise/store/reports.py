@@ -36,13 +36,12 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session
 
 from shelfwise.store.errors import InvalidRequest, NotFound
+from shelfwise.store.kinds import LocationKind, OrderStatus
 from shelfwise.store.models import (
     Category,
     Location,
-    LocationKind,
     Order,
     OrderLine,
-    OrderStatus,
     Product,
     ReorderSetting,
     StockLevel,

@@ -28,7 +28,7 @@ from shelfwise.store.importing.storage import (
     table,
 )
 from shelfwise.store.importing.values import CENT
-from shelfwise.store.models import MovementKind, OrderStatus, Priority, Segment
+from shelfwise.store.kinds import MovementKind, OrderStatus, Priority, Segment
 
 
 @dataclass(frozen=True)

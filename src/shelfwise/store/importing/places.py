@@ -21,7 +21,7 @@ from shelfwise.store.importing.reading import ColumnSpec
 from shelfwise.store.importing.rows import InventoryRow, LocationRow
 from shelfwise.store.importing.storage import Tally, all_by_key, fold, insert_many, table
 from shelfwise.store.inventory import set_stock_count
-from shelfwise.store.models import LocationKind
+from shelfwise.store.kinds import LocationKind
 
 LOCATION_FIELDS = ("name", "kind", "country", "region", "city")
 REORDER_FIELDS = ("min_quantity", "max_quantity", "pack_size")

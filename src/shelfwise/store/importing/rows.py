@@ -17,7 +17,7 @@ from shelfwise.store.importing import values as v
 from shelfwise.store.importing.dates import DateReader
 from shelfwise.store.importing.problems import Problem
 from shelfwise.store.importing.reading import Binding
-from shelfwise.store.models import LocationKind, Priority, Segment
+from shelfwise.store.kinds import LocationKind, Priority, Segment
 
 Row = TypeVar("Row", bound=BaseModel)
 

@@ -17,7 +17,7 @@ import pycountry
 from pydantic import BeforeValidator, ValidationInfo
 from pydantic_core import PydanticCustomError
 
-from shelfwise.store.models import LocationKind, Priority, Segment
+from shelfwise.store.kinds import LocationKind, Priority, Segment
 
 T = TypeVar("T")
 

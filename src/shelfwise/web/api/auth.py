@@ -12,7 +12,7 @@ from shelfwise.store.accounts import (
     register_customer,
     revoke_api_token,
 )
-from shelfwise.store.models import TokenScope
+from shelfwise.store.kinds import TokenScope
 from shelfwise.web.api.deps import CurrentUser
 from shelfwise.web.api.schemas import (
     TokenCreate,

@@ -13,7 +13,7 @@ from fastapi import Depends, Path, Request
 from starlette.concurrency import run_in_threadpool
 
 from shelfwise.store.accounts import Principal
-from shelfwise.store.models import Role, TokenScope
+from shelfwise.store.kinds import Role, TokenScope
 from shelfwise.web.context import (
     ApiError,
     get_web_session,

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, Response
 from shelfwise.store.accounts import create_api_token
 from shelfwise.store.carts import order_view, record_pos_sale
 from shelfwise.store.inventory import LineRequest
-from shelfwise.store.models import TokenScope
+from shelfwise.store.kinds import TokenScope
 from shelfwise.web.api.deps import AdminUser, PosTill
 from shelfwise.web.api.schemas import (
     OrderPublic,

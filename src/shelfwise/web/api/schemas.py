@@ -18,7 +18,7 @@ from shelfwise.store.catalog import (
     ProductSummary,
     StockState,
 )
-from shelfwise.store.models import LocationKind, OrderStatus, Role, TokenScope
+from shelfwise.store.kinds import LocationKind, OrderStatus, Role, TokenScope
 
 Quantity = Annotated[int, Field(ge=1, le=MAX_LINE_QUANTITY, description="units, 1 to 99")]
 Id = Annotated[int, Field(ge=1, le=2**53, description="a positive identifier")]
