@@ -1,7 +1,8 @@
 """CLI command groups, one module each; `register_all` wires them into the Typer app.
 
-Command modules import heavy libraries (Spark, statsforecast, MLflow) inside their commands,
-never at module level, so `shelfwise --help` stays instant.
+Command modules import heavy libraries (the store's SQLAlchemy, DuckDB, Spark, statsforecast,
+MLflow) inside their commands, never at module level, so that `shelfwise --help` stays instant
+and a command waits only for what it uses (`tests/commands/test_startup.py`).
 """
 
 from __future__ import annotations

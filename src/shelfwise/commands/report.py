@@ -196,9 +196,9 @@ def stock(
     database_url: str | None = DatabaseUrlOption,
 ) -> None:
     """Current stock per product and location: on hand, reserved, available, reorder settings."""
-    filters = _filters(search, category, sub_category, location, country, kind, available_only)
     from shelfwise.store.reports import stock_levels
 
+    filters = _filters(search, category, sub_category, location, country, kind, available_only)
     with _reading(database_url) as session:
         rows = stock_levels(session=session, filters=filters)
     columns = STOCK_TABLE_COLUMNS if fmt is OutputFormat.TABLE else STOCK_COLUMNS
@@ -227,9 +227,9 @@ def low_stock_command(
 
     Shows the shortfall and a suggested order that refills to the reorder maximum in whole
     packs. Retired products are left out."""
-    filters = _filters(search, category, sub_category, location, country, kind)
     from shelfwise.store.reports import low_stock
 
+    filters = _filters(search, category, sub_category, location, country, kind)
     with _reading(database_url) as session:
         rows = low_stock(session=session, filters=filters, threshold=threshold)
     columns = LOW_STOCK_TABLE_COLUMNS if fmt is OutputFormat.TABLE else LOW_STOCK_COLUMNS
