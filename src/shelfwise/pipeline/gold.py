@@ -171,24 +171,16 @@ def _inventory_spans(d: Dialect, since: str | None = None, *, select: bool = Tru
     day_end = f"CAST({d.add_days('s.date', '1')} AS TIMESTAMP)"
     ordered = f"PARTITION BY {pl} ORDER BY date"
     moves_from = recent = sold_from = received_from = product_days_from = promo_from = ""
-    opening_event = ""
+    opening_start = opening_event = ""
     if since is not None:
         first = f"CAST('{since}' AS DATE)"
         moves_from = f"WHERE {_from_day('occurred_at', first)}"
-    starts = (
-        f"SELECT {pl}, MIN(CAST(occurred_at AS DATE)) AS first_day "
-        f"FROM stg_stock_movements {moves_from} GROUP BY {pl}"
-    )
-    if since is not None:
         recent = f"""opening AS (
   SELECT {pl}, on_hand_close AS opening FROM _previous_fct_inventory_daily
   WHERE date = {d.add_days(first, "-1")}
 ),"""
         # (a product-location open before `since` only needs a first day before it)
-        starts = (
-            f"SELECT {pl}, MIN(first_day) AS first_day FROM ({starts} UNION ALL "
-            f"SELECT {pl}, {d.add_days(first, '-1')} AS first_day FROM opening) s GROUP BY {pl}"
-        )
+        opening_start = f"UNION ALL SELECT {pl}, {d.add_days(first, '-1')} FROM opening"
         sold_from = f"AND {_from_day('o.ordered_at', first)}"
         received_from = f"WHERE {_from_day('r.received_at', first)}"
         product_days_from = f"AND p.date >= {first}"
@@ -197,7 +189,12 @@ def _inventory_spans(d: Dialect, since: str | None = None, *, select: bool = Tru
         opening_event = f"UNION ALL SELECT {pl}, {first} AS date, opening, 0, 0 FROM opening"
     return f"""
 WITH {recent}
-starts AS ({starts}),
+starts AS (
+  SELECT {pl}, MIN(first_day) AS first_day FROM (
+    SELECT {pl}, CAST(occurred_at AS DATE) AS first_day FROM stg_stock_movements {moves_from}
+    {opening_start}
+  ) s GROUP BY {pl}
+),
 horizon AS (SELECT MAX(date) AS last_day FROM dim_date),
 product_days AS (
   SELECT product_id, CAST(valid_from AS DATE) AS date FROM dim_product WHERE version > 1
