@@ -13,7 +13,7 @@ from shelfwise.pipeline.catalog import source_table
 from shelfwise.pipeline.engines import open_engine
 from shelfwise.pipeline.engines.base import Engine
 from shelfwise.pipeline.settings import PipelineSettings
-from shelfwise.pipeline.silver import keys_unique, silver_sql
+from shelfwise.pipeline.silver import keys_unique, latest_plausible_date, silver_sql
 
 CATEGORIES = source_table("categories")
 NOW = datetime(2024, 6, 1, tzinfo=UTC)
@@ -71,3 +71,27 @@ def test_unique_keys_skip_deduplicating_with_the_same_outcome(engine: Engine) ->
 def test_a_repeated_key_is_deduplicated(engine: Engine, rows: list[str]) -> None:
     engine.materialize("raw_categories", _raw(rows))
     assert not keys_unique(engine, CATEGORIES)
+
+
+@pytest.mark.parametrize(
+    ("now", "latest"),
+    [(datetime(2024, 6, 1, tzinfo=UTC), "2025-06-01"), (datetime(2028, 2, 29), "2029-02-28")],
+)
+def test_a_date_over_a_year_ahead_is_impossible_even_from_a_leap_day(
+    engine: Engine, now: datetime, latest: str
+) -> None:
+    """A run on 29 February once built the bound '2029-02-29', which is no date: every table
+    with a date column failed that day."""
+    assert latest_plausible_date(now).isoformat() == latest
+    engine.materialize(
+        "raw_categories",
+        _raw(
+            [
+                f"1, 'Food', CAST('{latest} 00:00:00' AS TIMESTAMP)",
+                f"2, 'Toys', CAST('{latest} 00:00:00' AS TIMESTAMP) + INTERVAL 1 DAY",
+            ]
+        ),
+    )
+    sql = silver_sql(CATEGORIES, engine.dialect, now)
+    rules = dict(engine.rows(f"SELECT category_id, _rule FROM ({sql}) c"))
+    assert rules == {1: None, 2: "impossible_date"}

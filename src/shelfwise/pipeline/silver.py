@@ -15,7 +15,7 @@ and a child pointing at a quarantined parent is quarantined too ("unknown order"
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 
 from shelfwise.pipeline.catalog import UNTYPED, WATERMARK, SourceColumn, SourceTable
 from shelfwise.pipeline.engines.base import Dialect, Engine
@@ -149,8 +149,17 @@ def typed_sql(table: SourceTable, dialect: Dialect, source: str | None = None) -
     )
 
 
+def latest_plausible_date(now: datetime) -> date:
+    """A year from `now`: later dates are impossible (from 29 February, the next 28th)."""
+    today = now.date()
+    try:
+        return today.replace(year=today.year + 1)
+    except ValueError:
+        return today.replace(year=today.year + 1, day=28)
+
+
 def _date_rules(table: SourceTable, now: datetime) -> list[Rule]:
-    latest = f"{now.year + 1:04d}-{now.month:02d}-{now.day:02d}"
+    latest = latest_plausible_date(now).isoformat()
     rules = []
     for column in table.columns:
         if column.sql_type not in ("DATE", "TIMESTAMP"):
