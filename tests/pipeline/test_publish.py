@@ -179,6 +179,28 @@ def test_a_daily_run_whose_lake_write_fails_keeps_the_last_warehouse(
     assert len(after["fct_sales"]) == _store_counts(store)["order_lines"] > len(before["fct_sales"])
 
 
+def test_a_postgres_warehouse_that_cannot_be_reached_keeps_the_last_duckdb_warehouse(
+    settings: Settings, store: Path
+) -> None:
+    """The PostgreSQL warehouse is pushed before the DuckDB file is swapped in: a run whose
+    push fails publishes neither (it used to swap the file first, then fail)."""
+    run_pipeline(settings)
+    before = gold_frames(settings.warehouse_path)
+    inode = settings.warehouse_path.stat().st_ino
+    _add_orders(store, 2)
+    # (port 9: nothing listens there)
+    unreachable = settings.model_copy(
+        update={"warehouse_url": "postgresql://shelfwise@127.0.0.1:9/shelfwise"}
+    )
+
+    with pytest.raises(PipelineFailed, match="publish"):
+        run_pipeline(unreachable)
+
+    assert settings.warehouse_path.stat().st_ino == inode
+    assert_same_gold(before, gold_frames(settings.warehouse_path))
+    assert not list(settings.warehouse_path.parent.glob(".warehouse.duckdb.*"))
+
+
 def test_a_full_build_puts_the_daily_fact_in_the_warehouse_in_date_order(
     settings: Settings,
 ) -> None:

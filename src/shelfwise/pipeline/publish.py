@@ -212,6 +212,7 @@ def publish_warehouse(
     prebuilt: Set[str] = frozenset(),
     copied: Callable[[], object] | None = None,
     attached: bool = False,
+    before_swap: Callable[[], object] = _nothing,
 ) -> None:
     """Copy lake tables into a new DuckDB file and swap it in atomically.
 
@@ -230,6 +231,9 @@ def publish_warehouse(
     build); they are kept as they are. `copied`: returns once `copy_current` has copied the
     current warehouse to the build path (started earlier); without it, a patch copies it here.
     `attached`: that copy is attached to `con` already (`attach_copy`).
+
+    `before_swap`: called once the file is complete and the lake written, just before the swap
+    (the PostgreSQL warehouse: if it fails, the current file stays in place).
     """
     path.parent.mkdir(parents=True, exist_ok=True)
     building = building_path(path, run_id)
@@ -283,9 +287,11 @@ def publish_warehouse(
                 con=con,
                 sources={k: v for k, v in sources.items() if k not in patches},
                 lake_written=lake_written,
+                before_swap=before_swap,
             )
             return
         lake_written()
+        before_swap()
         _fsync(building)
         keep_previous(path)
         building.replace(path)  # atomic rename: readers see old or new, never half

@@ -763,6 +763,14 @@ def _publish(ctx: RunContext, plan: GoldPlan, changed: set[str]) -> None:
             prebuilt=ctx.prebuilt,
             copied=ctx.copy.result if ctx.copy is not None else None,
             attached=ctx.copy_attached,
+            # (pushed before the swap: if it fails, the run leaves both warehouses as they were)
+            before_swap=(
+                functools.partial(
+                    publish_postgres, ctx.settings.warehouse_url, lake, items, comments
+                )
+                if ctx.settings.warehouse_url
+                else lambda: None
+            ),
         )
         connection = engine.duckdb_connection()
         if (recent or ctx.prebuilt) and connection is not None and engine.parallel_steps:
@@ -788,7 +796,6 @@ def _publish(ctx: RunContext, plan: GoldPlan, changed: set[str]) -> None:
         if plan.reused:
             step.detail["kept"] = sorted(plan.reused)
         if ctx.settings.warehouse_url:
-            publish_postgres(ctx.settings.warehouse_url, lake, items, comments)
             step.detail["postgres"] = "published"
 
     ctx.step("publish", work)
