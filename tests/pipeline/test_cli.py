@@ -74,3 +74,23 @@ def test_a_bad_pipeline_setting_names_its_variable(
         output = " ".join(result.output.split())
         assert "bad pipeline setting: SHELFWISE_PIPELINE_RETAIN_HOURS='a week'" in output
         assert "valid integer" in output and "Traceback" not in output
+
+
+def test_the_demo_stops_at_a_failing_pipeline_with_the_reason(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The demo runs the pipeline as `pipeline run` does: a bad setting is one line naming it,
+    not a traceback, and the stages after it do not start."""
+    monkeypatch.setenv("SHELFWISE_HOME", str(tmp_path / "demo"))
+    monkeypatch.delenv("SHELFWISE_DATABASE_URL", raising=False)
+    monkeypatch.setenv("SHELFWISE_PIPELINE_RETAIN_HOURS", "a week")
+    get_settings.cache_clear()
+    try:
+        result = CliRunner().invoke(app, ["demo", "--no-serve", "--orders", "300"])
+    finally:
+        get_settings.cache_clear()
+
+    output = " ".join(result.output.split())
+    assert result.exit_code == 1, output
+    assert "bad pipeline setting: SHELFWISE_PIPELINE_RETAIN_HOURS='a week'" in output
+    assert "Traceback" not in output and "demand forecasts" not in output

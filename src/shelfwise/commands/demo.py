@@ -118,13 +118,9 @@ def demo(
 
 
 def _pipeline(config: Settings) -> list[tuple[str, str]]:
-    from rich.progress import Progress as RichBar
+    from shelfwise.commands.pipeline import run_with_progress
 
-    from shelfwise.commands.pipeline import RichProgress
-    from shelfwise.pipeline import run_pipeline
-
-    with RichBar(console=console, transient=True) as bar:
-        run = run_pipeline(config, progress=RichProgress(bar))
+    run = run_with_progress(config)
     return [
         ("run", f"{run.run_id} ({run.status})"),
         ("rows read", f"{run.rows_read:,}"),

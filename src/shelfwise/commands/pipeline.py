@@ -21,6 +21,7 @@ from rich.table import Table
 from shelfwise.commands.common import FormatOption, OutputFormat, console, emit_rows, fail, settings
 
 if TYPE_CHECKING:  # the pipeline pulls in DuckDB and Arrow: imported when a command runs
+    from shelfwise.config import Settings
     from shelfwise.pipeline import RunSummary, StepSummary
     from shelfwise.pipeline.settings import PipelineSettings
 
@@ -84,6 +85,35 @@ def _options() -> PipelineSettings:
         raise fail(f"bad pipeline setting: {problems}") from exc
 
 
+def run_with_progress(
+    current: Settings, *, full: bool = False, engine: str = "duckdb"
+) -> RunSummary:
+    """One run with a progress bar per step (the `run` command, the demo); a failure, a bad
+    setting or a busy lock is one clear message and a non-zero exit, not a traceback."""
+    from shelfwise.pipeline import PipelineBusy, PipelineFailed, run_pipeline
+
+    options = _options()
+    columns = (
+        SpinnerColumn(),
+        TextColumn("{task.description:<48}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+    )
+    try:
+        with Progress(*columns, console=console, transient=True) as bar:
+            return run_pipeline(
+                current, full=full, engine=engine, progress=RichProgress(bar), options=options
+            )
+    except PipelineFailed as exc:
+        raise fail(
+            f"pipeline run {exc.summary.run_id} failed: {exc}\n"
+            "The previous warehouse is still in place; see `shelfwise pipeline status`."
+        ) from exc
+    except PipelineBusy as exc:
+        raise fail(str(exc)) from exc
+
+
 @pipeline_app.command("run")
 def run(
     full: bool = typer.Option(
@@ -97,32 +127,8 @@ def run(
 
     Publishing is atomic: readers never see half a warehouse, and a failed run leaves the last
     good one in place."""
-    from shelfwise.pipeline import PipelineBusy, PipelineFailed, run_pipeline
-
-    current, options = settings(), _options()
-    columns = (
-        SpinnerColumn(),
-        TextColumn("{task.description:<48}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-    )
-    try:
-        with Progress(*columns, console=console, transient=True) as bar:
-            summary = run_pipeline(
-                current,
-                full=full,
-                engine=engine.value,
-                progress=RichProgress(bar),
-                options=options,
-            )
-    except PipelineFailed as exc:
-        raise fail(
-            f"pipeline run {exc.summary.run_id} failed: {exc}\n"
-            "The previous warehouse is still in place; see `shelfwise pipeline status`."
-        ) from exc
-    except PipelineBusy as exc:
-        raise fail(str(exc)) from exc
+    current = settings()
+    summary = run_with_progress(current, full=full, engine=engine.value)
     skipped = any(s.status == "skipped" for s in summary.steps)
     console.print(
         f"[green]run {summary.run_id} succeeded[/] in {summary.seconds:.1f}s: "
