@@ -139,7 +139,8 @@ def _libpq_value(value: object) -> str:
     return f"'{escaped}'"
 
 
-def _mysql(url: str) -> str:
+def mysql_dsn(url: str) -> str:
+    """The connection string DuckDB's mysql extension takes for a SQLAlchemy URL."""
     from sqlalchemy.engine import make_url
 
     parsed = make_url(url)
@@ -202,7 +203,7 @@ def attach_source(con: duckdb.DuckDBPyConnection, url: str, alias: str = "src") 
         return "postgres"
     if backend in ("mysql", "mariadb"):
         load_extension(con, "mysql")
-        con.execute(f"ATTACH {quote(_mysql(url))} AS {alias} (TYPE mysql, READ_ONLY)")
+        con.execute(f"ATTACH {quote(mysql_dsn(url))} AS {alias} (TYPE mysql, READ_ONLY)")
         return "mysql"
     raise ValueError(
         f"operational store URL {parsed.render_as_string(hide_password=True)!r}: the pipeline "

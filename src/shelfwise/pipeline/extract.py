@@ -137,7 +137,9 @@ def _whole_table(backend: str, alias: str, table: SourceTable, select: str) -> s
     PostgreSQL by page ranges read in one exported snapshot) instead of reading it on one
     through `<backend>_query`: for SQLite's 1.4 M stock movements 0.65-0.86 s
     against 1.4-2.0 s; from PostgreSQL the five largest tables of the 1 M store 4.0-4.3 s
-    against 5.0-5.2 s, with half of our CPU. MySQL keeps `mysql_query` (not measured)."""
+    against 5.0-5.2 s, with half of our CPU. MySQL keeps `mysql_query`: the mysql extension
+    reads an attached table on one connection as well, and was no faster (1.4 M stock movements
+    from MariaDB: 7.0-7.7 s either way, bound by the server's thread for that connection)."""
     if backend in ("sqlite", "postgres"):
         columns = ", ".join(f'"{c.source}"' for c in table.columns)
         return f'(SELECT {columns} FROM {alias}."{table.name}")'
