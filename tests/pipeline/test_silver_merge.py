@@ -291,3 +291,28 @@ def test_a_change_that_no_gold_table_reads_keeps_gold_as_it_was(
     assert gold and all("reused" in s.detail for s in gold)
     checks = _step(second, "checks")
     assert "fct_sales" in str(checks["not checked again (kept as they were)"])
+
+
+def test_a_new_row_whose_key_does_not_fit_its_type_is_quarantined_by_a_merge(
+    settings: Settings, store: Path, tmp_path: Path
+) -> None:
+    """A key SQLite holds as text ('P-1' in an integer column) lands in bronze as NULL with its
+    text kept: a merge must quarantine that row, as a rebuild does, not lose it."""
+    run_pipeline(settings, options=ALWAYS_MERGE)
+    with closing(_raw(store)) as con, con:
+        location_id = con.execute("SELECT MIN(id) FROM locations").fetchone()[0]
+        con.execute(
+            "INSERT INTO stock_levels (product_id, location_id, on_hand, reserved, created_at, "
+            "updated_at) VALUES ('P-1', ?, 5, 0, ?, ?)",
+            (location_id, STAMP, STAMP),
+        )
+
+    second = run_pipeline(settings, options=ALWAYS_MERGE)
+
+    assert _modes(second)["stock_levels"] == "merge"
+    quarantined = _quarantine(settings.warehouse_path)
+    assert "stock_levels" in set(quarantined["source_table"]), quarantined
+    _assert_balanced(second)
+    rebuilt = settings_for(tmp_path / "rebuilt", store)
+    run_pipeline(rebuilt, full=True)
+    pd.testing.assert_frame_equal(quarantined, _quarantine(rebuilt.warehouse_path))

@@ -208,9 +208,13 @@ def merge_silver_table(
             f"WHERE source_table = '{name}') q ON {record_key} = q.record_key"
         )
     engine.materialize(f"_scope_{name}", scope)
+    # A new row without a whole key (one its source held as text that is no number, say) joins
+    # no scope key: it is taken as it is, to be quarantined as a rebuild would, not lost.
+    keyless = " OR ".join(f"{table.column(k).source} IS NULL" for k in table.key)
     engine.materialize(
         f"_scope_raw_{name}",
-        f"SELECT r.* FROM {table.raw} r SEMI JOIN _scope_{name} s ON {join_source}",
+        f"SELECT r.* FROM {table.raw} r SEMI JOIN _scope_{name} s ON {join_source} "
+        f"UNION ALL SELECT * {new_rows} AND ({keyless})",
         lazy=True,
     )
     checked = f"_checked_{name}"
