@@ -58,6 +58,22 @@ def test_failed_run_exits_non_zero_with_the_reason(
     assert "failed" in said and "shelfwise init" in said and "previous warehouse" in said
 
 
+def test_status_shows_the_error_of_the_step_that_failed(
+    cli_env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # (port 9: nothing listens there, so the publish step fails)
+    monkeypatch.setenv("SHELFWISE_WAREHOUSE_URL", "postgresql://shelfwise@127.0.0.1:9/shelfwise")
+    monkeypatch.setenv("COLUMNS", "300")  # a wide terminal: Rich would shorten the cells
+    get_settings.cache_clear()
+    assert CliRunner().invoke(app, ["pipeline", "run"]).exit_code == 1
+
+    shown = CliRunner().invoke(app, ["pipeline", "status"])
+
+    steps = shown.output.split("steps of", 1)[1]
+    publish = next(line for line in steps.splitlines() if "publish" in line)
+    assert "failed" in publish and "127.0.0.1" in publish, steps
+
+
 def test_help_explains_the_options() -> None:
     result = CliRunner().invoke(app, ["pipeline", "run", "--help"])
     assert result.exit_code == 0

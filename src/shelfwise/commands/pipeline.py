@@ -64,6 +64,7 @@ def _rows(run: RunSummary) -> list[dict[str, Any]]:
             "rows_written": s.rows_written,
             "rows_quarantined": s.rows_quarantined,
             "seconds": s.seconds,
+            "error": s.error or "",
         }
         for s in run.steps
     ]
@@ -171,8 +172,10 @@ def status(
     if runs:
         latest = runs[0]
         table = Table(title=f"steps of {latest.run_id}")
-        for column in ("step", "status", "read", "written", "quarantined", "seconds"):
-            table.add_column(column, justify="left" if column in ("step", "status") else "right")
+        for column in ("step", "status", "read", "written", "quarantined", "seconds", "error"):
+            table.add_column(
+                column, justify="left" if column in ("step", "status", "error") else "right"
+            )
         for row in _rows(latest):
             table.add_row(*(str(v) for v in row.values()))
         console.print(table)
