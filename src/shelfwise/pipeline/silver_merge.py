@@ -196,12 +196,12 @@ def merge_silver_table(
         f"r.{table.column(k).source} = s.{table.column(k).source}" for k in table.key
     )
     new_rows = f"FROM {table.raw} WHERE _extracted_at > {_stamp(since)}"
+    record_key = raw_key(table, engine.dialect)
     scope = f"SELECT DISTINCT {source_keys} {new_rows}"
     if quarantined_before:
         # Keys in quarantine are re-examined: a parent that arrived since may make them valid.
         # (A union, not `OR key IN (subquery)`, which Spark runs as a nested loop: ~1 s more
         # per table at a million order lines.)
-        record_key = raw_key(table, engine.dialect)
         scope = (
             f"SELECT {source_keys} {new_rows} UNION SELECT {source_keys} FROM {table.raw} "
             f"SEMI JOIN (SELECT record_key FROM {PREVIOUS_QUARANTINE} "
@@ -238,8 +238,8 @@ def merge_silver_table(
         f"(SELECT COUNT(*) FROM {checked} WHERE _rule IS NULL), "
         f"(SELECT COUNT(*) FROM _previous_{table.staged} p SEMI JOIN {checked} c "
         f"ON {_key_join(table, 'p', 'c')} AND c._rule IS NOT NULL), "
-        f"(SELECT COUNT(*) FROM (SELECT DISTINCT {raw_key(table, engine.dialect)} AS record_key "
-        f"{new_rows}) n ANTI JOIN {checked} c ON n.record_key = c._record_key)"
+        f"(SELECT COUNT(*) FROM (SELECT DISTINCT {record_key} AS record_key {new_rows}) n "
+        f"ANTI JOIN {checked} c ON n.record_key = c._record_key)"
     )[0]
     if unseen:
         raise AssertionError(
