@@ -61,17 +61,27 @@ def test_failed_run_exits_non_zero_with_the_reason(
 def test_status_shows_the_error_of_the_step_that_failed(
     cli_env: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """In an 80-column terminal: the errors are printed whole, below the run and the steps."""
     # (port 9: nothing listens there, so the publish step fails)
     monkeypatch.setenv("SHELFWISE_WAREHOUSE_URL", "postgresql://shelfwise@127.0.0.1:9/shelfwise")
-    monkeypatch.setenv("COLUMNS", "300")  # a wide terminal: Rich would shorten the cells
+    monkeypatch.setenv("COLUMNS", "80")
     get_settings.cache_clear()
     assert CliRunner().invoke(app, ["pipeline", "run"]).exit_code == 1
 
     shown = CliRunner().invoke(app, ["pipeline", "status"])
 
-    steps = shown.output.split("steps of", 1)[1]
-    publish = next(line for line in steps.splitlines() if "publish" in line)
-    assert "failed" in publish and "127.0.0.1" in publish, steps
+    runs, steps = shown.output.split("steps of", 1)
+    assert all(len(line) <= 80 for line in shown.output.splitlines()), shown.output
+    assert "failed" in runs.splitlines()[1] and "error:" in runs, runs
+    publish = [line for line in steps.splitlines() if line.strip().startswith("publish")]
+    assert len(publish) == 2 and "failed" in publish[0], steps  # its row, then its error
+    error = " ".join(steps.split("publish failed:", 1)[1].split())
+    assert "127.0.0.1" in error and "port 9" in error, error
+
+
+def test_status_before_any_run_says_so(cli_env: Path) -> None:
+    shown = CliRunner().invoke(app, ["pipeline", "status"])
+    assert shown.exit_code == 0 and "no pipeline runs yet" in shown.output
 
 
 def test_help_explains_the_options() -> None:

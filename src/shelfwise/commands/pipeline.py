@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import enum
 import json
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import typer
+from rich import box
+from rich.padding import Padding
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -53,21 +55,6 @@ class RichProgress:
         self.progress.advance(self.task)
         if step.status == "failed":
             self.progress.console.print(f"[red]✗ {step.name}[/] {step.error}")
-
-
-def _rows(run: RunSummary) -> list[dict[str, Any]]:
-    return [
-        {
-            "step": s.name,
-            "status": s.status,
-            "rows_read": s.rows_read,
-            "rows_written": s.rows_written,
-            "rows_quarantined": s.rows_quarantined,
-            "seconds": s.seconds,
-            "error": s.error or "",
-        }
-        for s in run.steps
-    ]
 
 
 def _options() -> PipelineSettings:
@@ -150,35 +137,84 @@ def status(
     if fmt is OutputFormat.JSON:
         typer.echo(json.dumps([r.as_dict() for r in runs], indent=2, default=str))
         return
-    summary = [
-        {
-            "run_id": r.run_id,
-            "engine": r.engine,
-            "full": r.full,
-            "status": r.status,
-            "started_at": r.started_at.isoformat(timespec="seconds"),
-            "seconds": round(r.seconds, 1) if r.seconds is not None else None,
-            "rows_read": r.rows_read,
-            "rows_written": r.rows_written,
-            "rows_quarantined": r.rows_quarantined,
-            "error": r.error,
-        }
-        for r in runs
-    ]
     if fmt is OutputFormat.CSV:
-        emit_rows(summary, fmt)
+        emit_rows(
+            [
+                {
+                    "run_id": r.run_id,
+                    "engine": r.engine,
+                    "full": r.full,
+                    "status": r.status,
+                    "started_at": r.started_at.isoformat(timespec="seconds"),
+                    "seconds": round(r.seconds, 1) if r.seconds is not None else None,
+                    "rows_read": r.rows_read,
+                    "rows_written": r.rows_written,
+                    "rows_quarantined": r.rows_quarantined,
+                    "error": r.error,
+                }
+                for r in runs
+            ],
+            fmt,
+        )
         return
-    emit_rows(summary, fmt, title="pipeline runs")
+    _print_runs(runs)
     if runs:
-        latest = runs[0]
-        table = Table(title=f"steps of {latest.run_id}")
-        for column in ("step", "status", "read", "written", "quarantined", "seconds", "error"):
-            table.add_column(
-                column, justify="left" if column in ("step", "status", "error") else "right"
-            )
-        for row in _rows(latest):
-            table.add_row(*(str(v) for v in row.values()))
-        console.print(table)
+        _print_steps(runs[0])
+
+
+def _print_runs(runs: list[RunSummary]) -> None:
+    """A block per run, newest first: its first line fits an 80-column terminal, and an error
+    is printed whole below it (a table cell would cut it short)."""
+    console.print("[bold]pipeline runs[/] (newest first)" if runs else "no pipeline runs yet")
+    for r in runs:
+        took = "" if r.seconds is None else f", {r.seconds:.1f} s"
+        console.print(
+            f"{_status(r.status)} {r.run_id}  started {r.started_at:%Y-%m-%d %H:%M}{took}",
+            highlight=False,
+        )
+        console.print(
+            Padding(
+                f"{r.engine}, {'full' if r.full else 'changes'}: rows read {r.rows_read:,}, "
+                f"written {r.rows_written:,}, quarantined {r.rows_quarantined:,}",
+                (0, 0, 0, 2),
+            ),
+            highlight=False,
+        )
+        if r.error:
+            console.print(Padding(f"[red]error:[/] {r.error}", (0, 0, 0, 2)), highlight=False)
+
+
+def _print_steps(run: RunSummary) -> None:
+    """The latest run's steps as a table; failed steps' errors whole below it. (A run that
+    failed before its first step has none: its error is shown with the run.)"""
+    if not run.steps:
+        return
+    table = Table(
+        title=f"steps of {run.run_id}", box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True
+    )
+    table.add_column("step", overflow="fold")
+    table.add_column("status", no_wrap=True)
+    for column in ("seconds", "read", "written", "quarantined"):
+        table.add_column(column, justify="right", no_wrap=True)
+    for s in run.steps:
+        table.add_row(
+            s.name,
+            _status(s.status),
+            f"{s.seconds:.2f}",
+            f"{s.rows_read:,}",
+            f"{s.rows_written:,}",
+            f"{s.rows_quarantined:,}",
+        )
+    console.print()
+    console.print(table)
+    for s in run.steps:
+        if s.error:
+            console.print(f"[red]{s.name} {s.status}:[/] {s.error}", highlight=False)
+
+
+def _status(status: str) -> str:
+    colour = {"succeeded": "green", "failed": "red", "abandoned": "yellow"}.get(status)
+    return f"[{colour}]{status}[/]" if colour else status
 
 
 @pipeline_app.command("maintain")
