@@ -212,7 +212,7 @@ def publish_warehouse(
     prebuilt: Set[str] = frozenset(),
     copied: Callable[[], object] | None = None,
     attached: bool = False,
-    before_swap: Callable[[], object] = _nothing,
+    before_swap: Callable[[], object] | None = None,
 ) -> None:
     """Copy lake tables into a new DuckDB file and swap it in atomically.
 
@@ -291,7 +291,8 @@ def publish_warehouse(
             )
             return
         lake_written()
-        before_swap()
+        if before_swap is not None:
+            before_swap()
         _fsync(building)
         keep_previous(path)
         building.replace(path)  # atomic rename: readers see old or new, never half

@@ -769,7 +769,7 @@ def _publish(ctx: RunContext, plan: GoldPlan, changed: set[str]) -> None:
                     publish_postgres, ctx.settings.warehouse_url, lake, items, comments
                 )
                 if ctx.settings.warehouse_url
-                else lambda: None
+                else None
             ),
         )
         connection = engine.duckdb_connection()
