@@ -13,7 +13,12 @@ from shelfwise.pipeline.catalog import source_table
 from shelfwise.pipeline.engines import open_engine
 from shelfwise.pipeline.engines.base import Engine
 from shelfwise.pipeline.settings import PipelineSettings
-from shelfwise.pipeline.silver import keys_unique, latest_plausible_date, silver_sql
+from shelfwise.pipeline.silver import (
+    bronze_keys,
+    latest_plausible_date,
+    records_sql,
+    silver_sql,
+)
 
 CATEGORIES = source_table("categories")
 NOW = datetime(2024, 6, 1, tzinfo=UTC)
@@ -54,7 +59,7 @@ def test_unique_keys_skip_deduplicating_with_the_same_outcome(engine: Engine) ->
             ]
         ),
     )
-    assert keys_unique(engine, CATEGORIES)
+    assert bronze_keys(engine, CATEGORIES).unique
     fast = _checked(engine, unique_keys=True)
     assert fast == _checked(engine, unique_keys=False)
     rules = {row[0]: row[2] for row in fast}
@@ -70,7 +75,7 @@ def test_unique_keys_skip_deduplicating_with_the_same_outcome(engine: Engine) ->
 )
 def test_a_repeated_key_is_deduplicated(engine: Engine, rows: list[str]) -> None:
     engine.materialize("raw_categories", _raw(rows))
-    assert not keys_unique(engine, CATEGORIES)
+    assert not bronze_keys(engine, CATEGORIES).unique
 
 
 @pytest.mark.parametrize(
@@ -95,3 +100,28 @@ def test_a_date_over_a_year_ahead_is_impossible_even_from_a_leap_day(
     sql = silver_sql(CATEGORIES, engine.dialect, now)
     rules = dict(engine.rows(f"SELECT category_id, _rule FROM ({sql}) c"))
     assert rules == {1: None, 2: "impossible_date"}
+
+
+def test_bronze_records_are_counted_as_the_checks_rank_them(engine: Engine) -> None:
+    """One record per key (versions and conflicting duplicates alike), and one per distinct
+    row without a key: what the run log's balance holds the checks to."""
+    later = "CAST('2024-03-02 10:00:00' AS TIMESTAMP)"
+    engine.materialize(
+        "raw_categories",
+        _raw(
+            [
+                f"1, 'Food', {STAMP}",
+                f"1, 'Food and drink', {later}",  # a newer version of 1
+                f"2, 'Toys', {STAMP}",
+                f"2, 'Games', {STAMP}",  # a conflicting duplicate of 2
+                f"NULL, 'Garden', {STAMP}",
+                f"NULL, 'Garden', {STAMP}",  # the same keyless row again
+                f"NULL, 'Tools', {STAMP}",
+            ]
+        ),
+    )
+    checked = engine.rows(
+        f"SELECT COUNT(*) FROM ({silver_sql(CATEGORIES, engine.dialect, NOW)}) c"
+    )[0][0]
+    assert engine.scalar(f"SELECT {records_sql(CATEGORIES, engine.dialect)}") == checked == 4
+    assert bronze_keys(engine, CATEGORIES).records == 4

@@ -3,18 +3,22 @@ rebuild from bronze, also when keys enter and leave quarantine between runs."""
 
 from __future__ import annotations
 
+import importlib
+from collections.abc import Callable
 from contextlib import closing
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import pandas as pd
+import pytest
 from deltalake import DeltaTable
 from sqlalchemy import select
 
 from shelfwise.config import Settings
-from shelfwise.pipeline import run_pipeline
-from shelfwise.pipeline.catalog import source_table
+from shelfwise.pipeline import PipelineFailed, run_pipeline
+from shelfwise.pipeline.catalog import SourceTable, source_table
 from shelfwise.pipeline.lake import lake_root
 from shelfwise.pipeline.runlog import RunSummary
 from shelfwise.pipeline.settings import PipelineSettings
@@ -316,3 +320,43 @@ def test_a_new_row_whose_key_does_not_fit_its_type_is_quarantined_by_a_merge(
     rebuilt = settings_for(tmp_path / "rebuilt", store)
     run_pipeline(rebuilt, full=True)
     pd.testing.assert_frame_equal(quarantined, _quarantine(rebuilt.warehouse_path))
+
+
+@pytest.mark.parametrize(
+    ("module", "fault", "said"),
+    [
+        # a full build whose ranking drops a record, a merge whose ranking doubles one
+        ("shelfwise.pipeline.silver", "WHERE _record_key <> 'category_id=1'", "dropped"),
+        (
+            "shelfwise.pipeline.silver_merge",
+            "UNION ALL (SELECT * FROM ({sql}) l LIMIT 1)",
+            "doubled",
+        ),
+    ],
+)
+def test_a_ranking_that_loses_or_doubles_a_record_fails_the_balance(
+    settings: Settings,
+    store: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    module: str,
+    fault: str,
+    said: str,
+) -> None:
+    """The run log's "rows in = rows out + quarantined" is checked against bronze, so a fault
+    in the checks' ranking fails the step instead of being logged as balanced."""
+    merging = module.endswith("silver_merge")
+    if merging:
+        run_pipeline(settings, options=ALWAYS_MERGE)
+        _change_first_row(store, "order_lines", "quantity = quantity + 1")
+    ranking = importlib.import_module(module)
+    honest: Callable[..., str] = ranking.silver_sql
+
+    def faulty(table: SourceTable, *args: Any, **kwargs: Any) -> str:
+        sql = honest(table, *args, **kwargs)
+        if table.name != ("order_lines" if merging else "categories"):
+            return sql
+        return f"SELECT * FROM ({sql}) c {fault.format(sql=sql)}"
+
+    monkeypatch.setattr(ranking, "silver_sql", faulty)
+    with pytest.raises(PipelineFailed, match=f"the checks examined .*{said}"):
+        run_pipeline(settings, options=ALWAYS_MERGE)

@@ -37,8 +37,10 @@ from shelfwise.pipeline.silver import (
     HISTORY_TABLES,
     QUARANTINE,
     SilverResult,
+    check_balance,
     quarantine_sql,
     raw_key,
+    records_sql,
     silver_sql,
 )
 
@@ -230,22 +232,26 @@ def merge_silver_table(
             f"ON {_key_join(table, 'p', 'c')} "
             f"UNION ALL SELECT {columns} FROM {checked} WHERE _rule IS NULL",
         )
-    # (One query: on Spark each is a job.) The last count is of this run's new records that
-    # the checks did not see: each must be kept or quarantined, none lost on the way.
-    replaced, added, lost, unseen = engine.rows(
+    # (One query: on Spark each is a job.) The last three counts check the balance: this
+    # run's new records the checks did not see (each must be kept or quarantined, none lost
+    # on the way), and the records of the scope against the rows the checks examined.
+    replaced, added, lost, unseen, records, examined = engine.rows(
         f"SELECT (SELECT COUNT(*) FROM _previous_{table.staged} p SEMI JOIN {checked} c "
         f"ON {_key_join(table, 'p', 'c')}), "
         f"(SELECT COUNT(*) FROM {checked} WHERE _rule IS NULL), "
         f"(SELECT COUNT(*) FROM _previous_{table.staged} p SEMI JOIN {checked} c "
         f"ON {_key_join(table, 'p', 'c')} AND c._rule IS NOT NULL), "
         f"(SELECT COUNT(*) FROM (SELECT DISTINCT {record_key} AS record_key {new_rows}) n "
-        f"ANTI JOIN {checked} c ON n.record_key = c._record_key)"
+        f"ANTI JOIN {checked} c ON n.record_key = c._record_key), "
+        f"{records_sql(table, engine.dialect, f'_scope_raw_{name}')}, "
+        f"(SELECT COUNT(*) FROM {checked})"
     )[0]
     if unseen:
         raise AssertionError(
             f"silver {name}: {unseen} new records were neither kept nor quarantined by the "
             "merge; a scope in shelfwise/pipeline/silver_merge.py misses them"
         )
+    check_balance(name, records, examined)
     if keep_changes:
         engine.materialize(
             f"_changed_{name}",
