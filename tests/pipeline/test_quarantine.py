@@ -105,7 +105,9 @@ def test_bad_rows_are_quarantined_with_rule_and_reason(settings: Settings, store
     bad_lines = {int(k.split("=")[1]) for k in expected if k.startswith("order_line_id")}
     assert not kept & bad_lines
     checks = next(s for s in run.steps if s.name == "checks")
-    assert "match the operational store" in checks.detail["fct_sales.reconciliation"]
+    reconciled = checks.detail["fct_sales.reconciliation"]
+    assert "match the operational store" in reconciled  # and it says what it left out:
+    assert f"; {len(bad_lines)} of the store's lines are in quarantine" in reconciled
 
 
 def test_update_that_keeps_updated_at_is_a_conflicting_duplicate(

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+import sqlite3
+from contextlib import closing
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import duckdb
@@ -244,6 +246,42 @@ def test_price_change_makes_a_new_product_version(settings: Settings, store: Pat
     assert [float(p) for p in first_and_last] == [float(old_price), float(old_price + 5)]
 
 
+def test_a_quarantined_product_version_is_no_version_of_dim_product(
+    settings: Settings, store: Path
+) -> None:
+    """A price of -5 entered and fixed a run later: the product is quarantined while it is the
+    latest version, and the bad version never becomes one of its history."""
+    run_pipeline(settings)
+    stamp = datetime.now(UTC).replace(tzinfo=None)
+    with closing(sqlite3.connect(store)) as con:
+        con.execute("PRAGMA ignore_check_constraints = ON")
+        product_id, price = con.execute(
+            "SELECT id, unit_price FROM products ORDER BY id LIMIT 1"
+        ).fetchone()
+        for new_price, later in ((-5, 1), (price, 2)):
+            with con:
+                con.execute(
+                    "UPDATE products SET unit_price = ?, updated_at = ? WHERE id = ?",
+                    (
+                        new_price,
+                        f"{stamp + timedelta(seconds=later):%Y-%m-%d %H:%M:%S.%f}",
+                        product_id,
+                    ),
+                )
+            run_pipeline(settings)
+            with duckdb.connect(str(settings.warehouse_path), read_only=True) as warehouse:
+                prices = warehouse.sql(
+                    f"SELECT unit_price FROM dim_product WHERE product_id = {product_id}"
+                ).fetchall()
+                rules = warehouse.sql(
+                    "SELECT rule FROM quarantine WHERE source_table = 'products'"
+                ).fetchall()
+            if new_price == -5:  # the product is quarantined, and with it its dimension rows
+                assert (prices, rules) == ([], [("negative_price",)])
+            else:  # fixed: one version, as before; none at -5
+                assert ([float(p) for (p,) in prices], rules) == ([float(price)], [])
+
+
 def test_late_committed_row_is_picked_up_by_the_overlap(settings: Settings, store: Path) -> None:
     """A row whose updated_at is older than the watermark (its transaction committed late)
     still reaches gold, and rows already in bronze are not appended twice."""
@@ -278,6 +316,52 @@ def test_late_committed_row_is_picked_up_by_the_overlap(settings: Settings, stor
     assert extract.rows_read >= added  # the overlap re-read rows already there
     gold = gold_frames(settings.warehouse_path)
     assert late in set(gold["fct_sales"]["order_line_id"])
+
+
+def test_a_row_stamped_ahead_of_the_clock_does_not_stop_extraction(
+    settings: Settings, store: Path
+) -> None:
+    """A writer whose clock runs an hour fast: the rows other writers stamp after it are
+    still extracted (the watermark never passes the newest extraction)."""
+    run_pipeline(settings)
+    with closing(sqlite3.connect(store)) as con, con:
+        ahead = datetime.now(UTC).replace(tzinfo=None) + timedelta(hours=1)
+        con.execute(
+            "UPDATE order_lines SET updated_at = ? WHERE id = (SELECT MIN(id) FROM order_lines)",
+            (ahead.strftime("%Y-%m-%d %H:%M:%S.%f"),),
+        )
+    run_pipeline(settings)  # takes the line stamped ahead: bronze's newest updated_at
+    added = _add_orders(store, 3)
+
+    third = run_pipeline(settings)
+
+    extract = next(s for s in third.steps if s.name == "extract order_lines")
+    assert extract.rows_written == added  # the new lines; the one ahead is not appended again
+    assert _store_counts(store)["order_lines"] == len(
+        gold_frames(settings.warehouse_path)["fct_sales"]
+    )
+
+
+def test_a_row_whose_updated_at_is_no_timestamp_is_appended_once(
+    settings: Settings, store: Path
+) -> None:
+    """Such a row is read by every run (SQLite compares the text with the cutoff) and goes to
+    quarantine; bronze gets it once, and a run after that has no changes."""
+    run_pipeline(settings)
+    with closing(sqlite3.connect(store)) as con, con:
+        con.execute(
+            "UPDATE categories SET updated_at = 'yesterday' WHERE id = (SELECT MIN(id) FROM "
+            "categories)"
+        )
+    second = run_pipeline(settings)
+    third = run_pipeline(settings)
+
+    written = [
+        next(s for s in run.steps if s.name == "extract categories").rows_written
+        for run in (second, third)
+    ]
+    assert written == [1, 0]
+    assert {s.status for s in third.steps if not s.name.startswith("extract")} == {"skipped"}
 
 
 def test_daily_reconciliation_finds_a_recomputed_day_that_differs_from_the_store(

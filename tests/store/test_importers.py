@@ -7,12 +7,14 @@ import shutil
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import func, select
 
 from shelfwise.store.db import Database
 from shelfwise.store.importers import (
+    IMPORTERS,
     ImportFailed,
     ImportKind,
     ImportOptions,
@@ -38,6 +40,7 @@ from shelfwise.store.models import (
     SubCategory,
     Supplier,
     SupplierProduct,
+    utcnow,
 )
 
 DATA = Path(__file__).parents[1] / "data" / "import"
@@ -108,6 +111,28 @@ def test_products_create_catalog_with_categories(sqlite_db: Database, tmp_path: 
         assert dock.active is False
         paper = session.scalars(select(Product).where(Product.sku == "OFF-PA-003")).one()
         assert paper.description == "80 g/m²"
+
+
+def test_rows_are_stamped_when_the_write_starts(
+    sqlite_db: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Not when the file was read: the pipeline extracts by `updated_at`, and a long import
+    stamped before its checks could commit past the pipeline's overlap window."""
+    importer = IMPORTERS[ImportKind.PRODUCTS]
+    checked_at: list[datetime] = []
+    honest = importer.check
+
+    def check(self: Any, *args: Any, **kwargs: Any) -> Any:
+        found = honest(self, *args, **kwargs)
+        checked_at.append(utcnow())
+        return found
+
+    monkeypatch.setattr(importer, "check", check)
+    import_csv(sqlite_db, ImportKind.PRODUCTS, copy(tmp_path, "products.csv"))
+
+    with sqlite_db.read_session() as session:
+        stamps = session.scalars(select(Product.updated_at)).all()
+    assert len(stamps) == 6 and min(stamps) >= checked_at[0]
 
 
 def test_products_reimport_updates_only_what_changed(sqlite_db: Database, tmp_path: Path) -> None:

@@ -37,6 +37,7 @@ from shelfwise.pipeline.lake import Lake
 
 BATCH_ROWS = 122_880  # DuckDB's row-group size: batches stream without re-chunking
 TIMESTAMP_FORMAT = "%Y-%m-%d %H:%M:%S.%f"  # how SQLAlchemy stores timestamps in SQLite
+EXTRACTED_AT = "_extracted_at"  # when the run that appended a bronze row started (UTC)
 
 
 @dataclass(frozen=True)
@@ -101,7 +102,7 @@ def retype(
         f', CAST(NULL AS VARCHAR) AS "{c.source}"' for c in table.columns if c.source not in held
     )
     rows = f"(SELECT *{added} FROM read_parquet({files!r}, union_by_name = true))"
-    relation = con.sql(typed_select(table, rows, keep=("_batch_id", "_extracted_at")))
+    relation = con.sql(typed_select(table, rows, keep=("_batch_id", EXTRACTED_AT)))
     lake.overwrite(table.layer, table.raw, relation.to_arrow_reader(BATCH_ROWS))
     return lake.files(table.layer, table.raw) or []
 
@@ -113,22 +114,42 @@ def watermark(
     *,
     con: duckdb.DuckDBPyConnection | None = None,
 ) -> datetime | None:
-    """Newest `updated_at` in bronze: from the lake's statistics where it keeps them (a Delta
-    log, Parquet footers), else by reading the column (at 1 M order lines the 19 scans took
-    ~0.2-0.4 s of an incremental run) with `con`, or a connection of its own opened only then.
-    (The overlap window absorbs the Delta log's rounding to milliseconds.)"""
+    """Newest `updated_at` in bronze, but never after the newest extraction (`_extracted_at`):
+    one row stamped ahead of the clock (a writer whose clock runs fast, a year typed as 2099)
+    would otherwise move the watermark past every row written since, and the table would stop
+    being extracted, `--full` or not. Capped, such a row is only read again until its time
+    comes (and is not appended again: it is already in bronze).
+
+    From the lake's statistics where it keeps them (a Delta log, Parquet footers), else by
+    reading the columns (at 1 M order lines the 19 scans took ~0.2-0.4 s of an incremental
+    run) with `con`, or a connection of its own opened only then. (The overlap window absorbs
+    the Delta log's rounding to milliseconds.)"""
     if not files:
         return None
-    maxima = lake.column_maxima(table.layer, table.raw, WATERMARK)
-    if maxima:
-        return max(_as_datetime(value) for value in maxima)
-    scan = f"SELECT max({WATERMARK}) FROM read_parquet({files!r}, union_by_name = true)"
-    if con is None:
-        with connect() as own:
-            row = own.sql(scan).fetchone()
-    else:
-        row = con.sql(scan).fetchone()
-    return None if row is None or row[0] is None else _as_datetime(row[0])
+    newest, extracted = (_newest(lake, table, column) for column in (WATERMARK, EXTRACTED_AT))
+    if newest is None or extracted is None:
+        scan = (
+            f"SELECT max({WATERMARK}), max({EXTRACTED_AT}) "
+            f"FROM read_parquet({files!r}, union_by_name = true)"
+        )
+        if con is None:
+            with connect() as own:
+                row = own.sql(scan).fetchone()
+        else:
+            row = con.sql(scan).fetchone()
+        newest, extracted = (None, None) if row is None else (_optional_datetime(v) for v in row)
+    if newest is None or extracted is None:
+        return newest
+    return min(newest, extracted)
+
+
+def _newest(lake: Lake, table: SourceTable, column: str) -> datetime | None:
+    maxima = lake.column_maxima(table.layer, table.raw, column)
+    return max(_as_datetime(value) for value in maxima) if maxima else None
+
+
+def _optional_datetime(value: object) -> datetime | None:
+    return None if value is None else _as_datetime(value)
 
 
 def _whole_table(backend: str, alias: str, table: SourceTable, select: str) -> str:
@@ -176,7 +197,7 @@ def extract_table(
         files = retype(con, lake, table, files or [])
     newest = watermark(lake, table, files, con=con) if files else None
     metadata = (
-        f"{quote(batch_id)} AS _batch_id, TIMESTAMP {quote(str(extracted_at))} AS _extracted_at"
+        f"{quote(batch_id)} AS _batch_id, TIMESTAMP {quote(str(extracted_at))} AS {EXTRACTED_AT}"
     )
     plain = ", ".join(f'"{c.source}"' for c in table.columns) + f", {UNTYPED}"
 
@@ -191,11 +212,16 @@ def extract_table(
     changed = f"{select} WHERE {_identifier(backend, WATERMARK)} >= {quote(cutoff)}"
     with source_reads or nullcontext():
         read_changed(con, typed_select(table, source_query(backend, alias, changed)))
-    read_row = con.sql("SELECT count(*) FROM _changed").fetchone()
-    rows_read = int(read_row[0]) if read_row else 0
+    read_row = con.sql(
+        f"SELECT count(*), count(*) FILTER (WHERE {WATERMARK} IS NULL) FROM _changed"
+    ).fetchone()
+    rows_read, untimed = (int(read_row[0]), int(read_row[1])) if read_row else (0, 0)
+    # A row whose `updated_at` is no timestamp (bronze holds its text) is read every time: it
+    # is compared with bronze's such rows too, or it would be appended again by every run.
+    in_window = f"{WATERMARK} >= {quote(cutoff)}" + (f" OR {WATERMARK} IS NULL" if untimed else "")
     fresh = (
         f"SELECT {plain} FROM _changed EXCEPT SELECT {plain} FROM read_parquet({files!r}, "
-        f"union_by_name = true) WHERE {WATERMARK} >= {quote(cutoff)}"
+        f"union_by_name = true) WHERE {in_window}"
     )
     con.execute(f"CREATE OR REPLACE TEMP TABLE _fresh AS SELECT *, {metadata} FROM ({fresh})")
     fresh_row = con.sql("SELECT count(*) FROM _fresh").fetchone()

@@ -251,10 +251,12 @@ def silver_sql(
     source: str | None = None,
     *,
     unique_keys: bool = False,
+    every_version: bool = False,
 ) -> str:
     """Every latest version of every key (of `source`, default all of bronze), with
     `_rule`/`_reason` set when it must be quarantined. `unique_keys`: no two rows share a key
-    (`bronze_keys`), so each row is its key's latest and only version."""
+    (`bronze_keys`), so each row is its key's latest and only version. `every_version`: each
+    distinct version judged by the same rules (for a history)."""
     key = ", ".join(table.key)
     key_missing = " OR ".join(f"{k} IS NULL" for k in table.key)
     joins = []
@@ -307,7 +309,7 @@ ranked AS (
     return f"""
 WITH typed AS ({typed_sql(table, dialect, source)}),
 {ranked},
-latest AS (SELECT * FROM ranked WHERE _rn = 1)
+latest AS (SELECT * FROM ranked {"" if every_version else "WHERE _rn = 1"})
 SELECT l.*, CASE {rule} END AS _rule, CASE {reason} END AS _reason
 FROM latest l
 {" ".join(joins)}
@@ -320,15 +322,17 @@ def _entity_of(table: str) -> str:
     return ENTITIES[table]
 
 
-def history_sql(table: SourceTable, dialect: Dialect) -> str:
-    """Every distinct valid version of each kept key (for type-2 dimensions)."""
+def history_sql(table: SourceTable, dialect: Dialect, now: datetime) -> str:
+    """Every distinct version of each kept key that passes the rules, judged as a latest version
+    would be (for type-2 dimensions: a price of -5 fixed a day later must not become a
+    version of its own)."""
     key = " AND ".join(f"h.{k} = s.{k}" for k in table.key)
     columns = ", ".join(f"h.{c.name}" for c in table.columns)
     return f"""
 SELECT DISTINCT {columns}
-FROM ({typed_sql(table, dialect)}) h
+FROM ({silver_sql(table, dialect, now, every_version=True)}) h
 JOIN {table.staged} s ON {key}
-WHERE h._cast_error IS NULL AND h.{WATERMARK} IS NOT NULL
+WHERE h._rule IS NULL AND h.{WATERMARK} IS NOT NULL
 """
 
 
@@ -366,7 +370,7 @@ def build_silver_table(engine: Engine, table: SourceTable, now: datetime) -> Sil
     engine.materialize(table.staged, kept, lazy=True)
     engine.materialize(f"_quarantine_{table.name}", quarantine_sql(table, checked), lazy=True)
     if table.name in HISTORY_TABLES:
-        engine.materialize(f"{table.staged}_history", history_sql(table, engine.dialect))
+        engine.materialize(f"{table.staged}_history", history_sql(table, engine.dialect, now))
     engine.drop(checked)
     check_balance(table.name, records, rows_in)
     return SilverResult(table.name, int(read), int(rows_in), int(rows_out), int(quarantined))

@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -658,12 +659,23 @@ def cancel_customer_order(*, session: Session, order_id: int, customer_id: int |
 WALK_IN_DOMAIN = "pos.shelfwise.invalid"
 
 
+def walk_in_email(code: str, location_id: int) -> str:
+    """`walk-in+<code>@…`: a store code that is no valid local part of an address ("BER 1")
+    becomes a slug with the location's id, so that the email rules of imports and of the
+    pipeline's silver layer accept it (it did not, and silver quarantined the walk-in customer
+    and every till sale with it) and two codes never share a slug."""
+    local = code.lower()
+    if not re.fullmatch(r"[a-z0-9._-]+", local):
+        local = f"{re.sub(r'[^a-z0-9]+', '-', local).strip('-')}-{location_id}".lstrip("-")
+    return f"walk-in+{local}@{WALK_IN_DOMAIN}"
+
+
 def walk_in_customer(*, session: Session, location_id: int) -> int:
     """The anonymous "walk-in" customer that a store's till sales are booked to."""
     location = session.get(Location, location_id)
     if location is None:
         raise NotFound(f"location {location_id} does not exist")
-    email = f"walk-in+{location.code.lower()}@{WALK_IN_DOMAIN}"
+    email = walk_in_email(location.code, location_id)
     found = session.scalar(select(Customer.id).where(Customer.email == email))
     if found is not None:
         return int(found)

@@ -89,6 +89,10 @@ def run_import(
                 problems += importer.cascade(parsed, {p.line for p in problems}, job)
                 rejected = {p.line for p in problems}
                 parsed = [p for p in parsed if p.line not in rejected]
+            # Rows are stamped when the write starts, not when the file was read: the pipeline
+            # extracts by `updated_at`, and a stamp older than its overlap window by the time
+            # the import commits would never be extracted.
+            job.now = utcnow()
             report.tallies = importer.write(session, parsed, job)
             report.rows_loaded = len(parsed)
             if options.dry_run:
