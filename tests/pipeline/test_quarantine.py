@@ -54,6 +54,7 @@ def _inject_bad_rows(store: Path, stamp: str = STAMP) -> dict[str, tuple[str, st
 
         line(top["order_lines"] + 1, order_id, product_id, -2)
         line(top["order_lines"] + 2, order_id, 999_999, 1)
+        line(top["order_lines"] + 4, order_id, product_id, 0)
         order(top["orders"] + 1, "2024-02-30 10:00:00.000000")
         line(top["order_lines"] + 3, top["orders"] + 1, product_id, 1)
         order(top["orders"] + 2, "2999-01-01 10:00:00.000000")
@@ -65,6 +66,7 @@ def _inject_bad_rows(store: Path, stamp: str = STAMP) -> dict[str, tuple[str, st
     return {
         f"order_line_id={top['order_lines'] + 1}": ("order_lines", "negative_quantity"),
         f"order_line_id={top['order_lines'] + 2}": ("order_lines", "unknown_product"),
+        f"order_line_id={top['order_lines'] + 4}": ("order_lines", "zero_quantity"),
         f"order_id={top['orders'] + 1}": ("orders", "invalid_value"),
         f"order_line_id={top['order_lines'] + 3}": ("order_lines", "unknown_order"),
         f"order_id={top['orders'] + 2}": ("orders", "impossible_date"),

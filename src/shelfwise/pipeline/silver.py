@@ -58,7 +58,8 @@ def business_rules(table: str, dialect: Dialect) -> list[Rule]:
     rules: list[Rule] = []
     if table in positive:
         column = positive[table]
-        rules.append(Rule("negative_quantity", f"{column} <= 0", _said(column, "is not positive")))
+        rules.append(Rule("zero_quantity", f"{column} = 0", _said(column, "is not positive")))
+        rules.append(Rule("negative_quantity", f"{column} < 0", _said(column, "is not positive")))
     if table in ("products", "order_lines"):
         rules.append(Rule("negative_price", "unit_price < 0", _said("unit_price", "is negative")))
     if table == "order_lines":
