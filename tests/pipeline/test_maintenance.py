@@ -69,6 +69,21 @@ def test_small_files_are_compacted_and_unused_files_vacuumed(tmp_path: Path) -> 
     assert (tmp_path / MARKER).exists()
 
 
+def test_files_of_a_write_killed_before_its_commit_are_vacuumed(tmp_path: Path) -> None:
+    lake = DeltaLake(tmp_path)
+    lake.overwrite("gold", "big", _reader([1, 2]))
+    folder = lake.path("gold", "big")
+    stray = folder / "part-00000-killed-before-its-commit.parquet"
+    stray.write_bytes((folder / sorted(_data_files(folder))[0]).read_bytes())
+    week_ago = time.time() - 7 * 24 * 3600
+    os.utime(stray, (week_ago, week_ago))
+
+    result = maintain_lake(lake, retain_hours=24, compact_min_files=4)
+
+    assert result.files_removed == 1 and not stray.exists()
+    assert _ids(lake, "gold", "big") == [1, 2]
+
+
 def test_a_log_is_checkpointed_once_enough_commits_follow_the_last_checkpoint(
     tmp_path: Path,
 ) -> None:

@@ -17,7 +17,7 @@ from deltalake import DeltaTable
 from sqlalchemy import select
 
 from shelfwise.config import Settings
-from shelfwise.pipeline import PipelineFailed, run_pipeline
+from shelfwise.pipeline import PipelineFailed, run_pipeline, runner
 from shelfwise.pipeline.catalog import SourceTable, source_table
 from shelfwise.pipeline.lake import lake_root
 from shelfwise.pipeline.runlog import RunSummary
@@ -360,3 +360,33 @@ def test_a_ranking_that_loses_or_doubles_a_record_fails_the_balance(
     monkeypatch.setattr(ranking, "silver_sql", faulty)
     with pytest.raises(PipelineFailed, match=f"the checks examined .*{said}"):
         run_pipeline(settings, options=ALWAYS_MERGE)
+
+
+def test_a_run_stopped_while_writing_silver_is_followed_by_a_whole_rebuild(
+    settings: Settings, store: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Orders lose a valid key to quarantine and are written; the run stops before their lines
+    are (a crash, a failed step). The next run must not compare with that half-written silver
+    (it would see no lost key and leave the order's lines orphaned): it rebuilds silver."""
+    run_pipeline(settings, options=ALWAYS_MERGE)
+    _change_first_row(store, "orders", "ordered_at = '2031-01-01 10:00:00.000000'")
+    honest = runner.build_silver_table
+
+    def stopped(engine: Any, table: SourceTable, now: datetime) -> Any:
+        if table.name == "order_lines":
+            raise RuntimeError("the machine went down")
+        return honest(engine, table, now)
+
+    monkeypatch.setattr(runner, "build_silver_table", stopped)
+    with pytest.raises(PipelineFailed, match="went down"):
+        run_pipeline(settings, options=ALWAYS_MERGE)
+    monkeypatch.undo()
+
+    again = run_pipeline(settings, options=ALWAYS_MERGE)
+
+    assert set(_modes(again).values()) == {"full"}
+    silver = next(s for s in again.steps if s.name == "silver order_lines")
+    assert silver.detail["why"] == "the previous run stopped while writing silver"
+    _assert_same_as_rebuild(settings, store, tmp_path)
+    after = run_pipeline(settings, options=ALWAYS_MERGE)  # the mark is gone: no changes
+    assert {s.status for s in after.steps if not s.name.startswith("extract")} == {"skipped"}

@@ -389,9 +389,13 @@ class DeltaLake(Lake):
         if opened is None:
             return 0
         # Below Delta's default of a week only when asked: readers of an older version (time
-        # travel, a BI tool mid-query) lose its files once they are vacuumed.
+        # travel, a BI tool mid-query) lose its files once they are vacuumed. `full`: also the
+        # files no commit names, which a write killed before its commit leaves behind.
         removed = opened.vacuum(
-            retention_hours=retain_hours, dry_run=False, enforce_retention_duration=False
+            retention_hours=retain_hours,
+            dry_run=False,
+            enforce_retention_duration=False,
+            full=True,
         )
         return len(removed)
 

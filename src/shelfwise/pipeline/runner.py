@@ -343,6 +343,7 @@ def _silver(ctx: RunContext, has_previous_quarantine: bool) -> set[str]:
     tables = source_tables()
     engine = ctx.engine
     state = silver_state(engine)
+    state.begin(ctx.run.run_id)
     changed: set[str] = set()
     unsettled: set[str] = set()
     consumed: dict[str, datetime | None] = {}
@@ -916,7 +917,10 @@ def _run(
             ctx.copy = ctx.in_background(
                 functools.partial(copy_current, settings.warehouse_path, run.run_id)
             )
-        incremental_silver = not full and load_previous_quarantine(engine)
+        # (after a run that stopped while writing silver, silver is rebuilt from bronze)
+        incremental_silver = (
+            not full and not silver_state(engine).interrupted and load_previous_quarantine(engine)
+        )
         changed = _silver(ctx, incremental_silver)
         plan = _gold(ctx, changed, incremental_silver)
         recent = {

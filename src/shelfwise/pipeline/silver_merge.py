@@ -19,8 +19,12 @@ three ways (`plan_silver`):
 
 Both paths share the rules and give the same rows (tested against a full rebuild). What each
 table has consumed is recorded in `silver/_consumed.json` once every silver table and the
-quarantine are written: a crash before that only means the same keys are merged again next
-time, which gives the same result.
+quarantine are written. A run that stops before that (a crash, a failed step) may have written
+some tables and not others: a parent may already have lost a key to quarantine whose children
+are still as they were, and the next run, comparing with that parent, would not see the loss
+and leave the children's rows orphaned. So silver marks the lake (`silver/_writing.json`)
+before its first write and clears the mark with the state; a run that finds the mark rebuilds
+silver from bronze, which is whole (and gold with it).
 """
 
 from __future__ import annotations
@@ -45,6 +49,7 @@ from shelfwise.pipeline.silver import (
 )
 
 STATE_FILE = "_consumed.json"
+WRITING_FILE = "_writing.json"  # present while a run writes silver (see the module docstring)
 PREVIOUS_QUARANTINE = "_quarantine_previous"
 
 
@@ -54,9 +59,16 @@ class SilverState:
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        self.writing = path.with_name(WRITING_FILE)
+        self.interrupted = self.writing.is_file()  # a run stopped while writing silver
         self.consumed: dict[str, str | None] = {}
         if path.is_file():
             self.consumed = dict(json.loads(path.read_text()))
+
+    def begin(self, run_id: str) -> None:
+        """Mark the lake before this run writes its first silver table."""
+        self.writing.parent.mkdir(parents=True, exist_ok=True)
+        replace_file(self.writing, json.dumps({"run_id": run_id}))
 
     def built(self, table: str) -> bool:
         return table in self.consumed
@@ -66,8 +78,11 @@ class SilverState:
         return datetime.fromisoformat(value) if value else None
 
     def save(self, consumed: dict[str, datetime | None]) -> None:
+        """Record what silver consumed, once every table and the quarantine are written; the
+        mark of `begin` goes with it."""
         self.consumed = {t: m.isoformat() if m else None for t, m in consumed.items()}
         replace_file(self.path, json.dumps(self.consumed, indent=1, sort_keys=True))
+        self.writing.unlink(missing_ok=True)
 
 
 def silver_state(engine: Engine) -> SilverState:
@@ -126,6 +141,8 @@ def plan_silver(
     since = state.since(table.name)
     layer = "eval" if table.evaluation_only else "silver"
     built = state.built(table.name) and engine.lake.exists(layer, table.staged)
+    if state.interrupted:
+        return SilverPlan("full", "the previous run stopped while writing silver")
     if not built or quarantined_before is None:
         return SilverPlan("full", "first build of this table")
     parents = {c.references for c in table.columns if c.references} - {table.name}
