@@ -22,6 +22,7 @@ from shelfwise.pipeline.catalog import SourceTable, source_table
 from shelfwise.pipeline.lake import lake_root
 from shelfwise.pipeline.runlog import RunSummary
 from shelfwise.pipeline.settings import PipelineSettings
+from shelfwise.pipeline.silver import build_silver_table
 from shelfwise.store.db import Database
 from shelfwise.store.inventory import cancel_order
 from shelfwise.store.kinds import OrderStatus
@@ -370,12 +371,11 @@ def test_a_run_stopped_while_writing_silver_is_followed_by_a_whole_rebuild(
     (it would see no lost key and leave the order's lines orphaned): it rebuilds silver."""
     run_pipeline(settings, options=ALWAYS_MERGE)
     _change_first_row(store, "orders", "ordered_at = '2031-01-01 10:00:00.000000'")
-    honest = runner.build_silver_table
 
     def stopped(engine: Any, table: SourceTable, now: datetime) -> Any:
         if table.name == "order_lines":
             raise RuntimeError("the machine went down")
-        return honest(engine, table, now)
+        return build_silver_table(engine, table, now)
 
     monkeypatch.setattr(runner, "build_silver_table", stopped)
     with pytest.raises(PipelineFailed, match="went down"):
