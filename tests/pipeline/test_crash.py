@@ -10,11 +10,12 @@ import subprocess
 import sys
 import time
 from contextlib import closing
+from datetime import UTC, datetime
 from pathlib import Path
 
 from shelfwise.config import Settings
 from shelfwise.pipeline import recent_runs, run_pipeline
-from shelfwise.pipeline.runlog import runlog_path
+from shelfwise.pipeline.runlog import RunLog, RunSummary, runlog_path
 from tests.pipeline.conftest import settings_for
 from tests.pipeline.helpers import assert_same_gold, gold_frames
 
@@ -85,3 +86,17 @@ def test_kill_9_mid_run_then_rerun_gives_the_same_gold(
     assert_same_gold(
         gold_frames(settings.warehouse_path), gold_frames(uninterrupted.warehouse_path)
     )
+
+
+def test_a_run_left_running_is_abandoned_even_if_its_process_id_is_alive(
+    settings: Settings,
+) -> None:
+    """Its process id may belong to another process by now (in a container the pipeline is
+    always process 1): the next run, holding the lock, marks it abandoned all the same."""
+    log = RunLog(runlog_path(settings))
+    started = datetime.now(UTC)
+    log.start(RunSummary("left-running", "duckdb", False, "running", started))  # our own pid
+
+    run_pipeline(settings)
+
+    assert [r.status for r in recent_runs(settings, 10)] == ["succeeded", "abandoned"]

@@ -139,17 +139,17 @@ class RunLog:
             raise
 
     def _record_start(self, run: RunSummary) -> None:
+        """Called under the pipeline's lock: a run still marked running is one whose process
+        ended without finishing, even if its process id now belongs to another process (a
+        container's pipeline is always process 1)."""
         with self._connect() as con:
-            for run_id, pid in con.execute("SELECT run_id, pid FROM runs WHERE status='running'"):
-                if not process_alive(pid):
-                    con.execute(
-                        "UPDATE runs SET status='abandoned', error=? WHERE run_id=?",
-                        (
-                            "the process ended without finishing (killed or crashed); a later "
-                            "run redid its work",
-                            run_id,
-                        ),
-                    )
+            con.execute(
+                "UPDATE runs SET status='abandoned', error=? WHERE status='running'",
+                (
+                    "the process ended without finishing (killed or crashed); a later run redid "
+                    "its work",
+                ),
+            )
             con.execute(
                 "INSERT INTO runs VALUES (?, ?, ?, 'running', ?, NULL, NULL, ?)",
                 (run.run_id, run.engine, int(run.full), run.started_at.isoformat(), os.getpid()),
