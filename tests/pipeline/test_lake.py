@@ -91,8 +91,14 @@ def test_lake_uri_must_be_local(tmp_path: Path) -> None:
         lake_root("s3://bucket/lake")
 
 
-def _stamps(values: Sequence[str | None]) -> pa.RecordBatchReader:
-    table = pa.table({"id": pa.array(range(len(values)), pa.int64()), "updated_at": values})
+def _stamps(values: Sequence[str | None], extracted: datetime) -> pa.RecordBatchReader:
+    table = pa.table(
+        {
+            "id": pa.array(range(len(values)), pa.int64()),
+            "updated_at": values,
+            "_extracted_at": pa.array([extracted] * len(values), pa.timestamp("us")),
+        }
+    )
     return pa.RecordBatchReader.from_batches(table.schema, table.to_batches())
 
 
@@ -104,8 +110,8 @@ def test_watermark_comes_from_statistics_and_agrees_with_a_scan(tmp_path: Path) 
     older = ["2026-01-02 08:00:00.000001", "2026-01-03 09:30:00.250000"]
     newer = [None, "2026-01-03 09:30:00.750000"]
     for lake in (DeltaLake(tmp_path / "delta"), ParquetLake(tmp_path / "parquet")):
-        lake.overwrite(orders.layer, orders.raw, _stamps(older))
-        lake.append(orders.layer, orders.raw, _stamps(newer))
+        lake.overwrite(orders.layer, orders.raw, _stamps(older, datetime(2026, 1, 4)))
+        lake.append(orders.layer, orders.raw, _stamps(newer, datetime(2026, 1, 5)))
         files = lake.files(orders.layer, orders.raw)
         assert files
         with closing(duckdb.connect()) as con:
@@ -114,11 +120,19 @@ def test_watermark_comes_from_statistics_and_agrees_with_a_scan(tmp_path: Path) 
         # without a connection, the scan opens one of its own
         assert watermark(ParquetLake(tmp_path / "none"), orders, files) == scanned
         assert scanned == datetime(2026, 1, 3, 9, 30, 0, 750000)
+        # a row stamped ahead of the clock: the watermark stops at the newest extraction
+        lake.append(
+            orders.layer, orders.raw, _stamps(["2099-01-01 00:00:00"], datetime(2026, 1, 6))
+        )
+        files = lake.files(orders.layer, orders.raw)
+        assert files
+        capped = watermark(ParquetLake(tmp_path / "none"), orders, files)
+        assert watermark(lake, orders, files) == capped == datetime(2026, 1, 6)
     delta = DeltaLake(tmp_path / "delta")
     maxima = delta.column_maxima(orders.layer, orders.raw, "updated_at")
-    assert sorted(maxima or []) == [older[1], newer[1]]  # from the log: two files
+    assert sorted(maxima or []) == [older[1], newer[1], "2099-01-01 00:00:00"]  # 3 files
     parquet = ParquetLake(tmp_path / "parquet")
-    assert parquet.column_maxima(orders.layer, orders.raw, "id") == [1, 1]  # from the footers
+    assert parquet.column_maxima(orders.layer, orders.raw, "id") == [1, 1, 0]  # the footers
     assert parquet.column_maxima(orders.layer, orders.raw, "absent") is None
 
 
