@@ -234,14 +234,16 @@ def bronze_keys(engine: Engine, table: SourceTable) -> BronzeKeys:
 def records_sql(table: SourceTable, dialect: Dialect, source: str | None = None) -> str:
     """A scalar expression: how many records the rows of `source` (default all of bronze) hold,
     one per distinct key and one per distinct row missing part of its key (as `silver_sql`
-    treats them), counted without its window functions."""
-    key = ", ".join(table.key)
-    keyless = " OR ".join(f"{k} IS NULL" for k in table.key)
-    typed = typed_sql(table, dialect, source)
+    treats them), counted without its window functions. (Bronze holds the catalog's types, so
+    a key is missing exactly where its bronze column is null: only those rows are typed.)"""
+    rows = source or table.raw
+    keys = [table.column(k).source for k in table.key]
+    keyless = " OR ".join(f"{k} IS NULL" for k in keys)
+    missing = typed_sql(table, dialect, f"(SELECT * FROM {rows} WHERE {keyless}) b")
     return (
-        f"((SELECT COUNT(*) FROM (SELECT DISTINCT {key} FROM ({typed}) t "
+        f"((SELECT COUNT(*) FROM (SELECT DISTINCT {', '.join(keys)} FROM {rows} "
         f"WHERE NOT ({keyless})) k) "
-        f"+ (SELECT COUNT(*) FROM (SELECT DISTINCT * FROM ({typed}) t WHERE {keyless}) r))"
+        f"+ (SELECT COUNT(*) FROM (SELECT DISTINCT * FROM ({missing}) t) r))"
     )
 
 
