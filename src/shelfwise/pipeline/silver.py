@@ -212,8 +212,7 @@ def bronze_keys(engine: Engine, table: SourceTable) -> BronzeKeys:
     """Whether no two rows of the table's bronze share a key: then every row is its key's only
     version, as after a full load, and deduplicating can be skipped (at 1 M order lines it took
     ~60 % of silver's time). The same grouping counts the records for the run log's balance
-    (`records_sql` would scan bronze again: ~2.3 CPU seconds of a full run at 1 M lines).
-    Asked only where a query is cheap."""
+    (`records_sql` would scan bronze's keys again). Asked only where a query is cheap."""
     if not engine.cheap_queries:
         return BronzeKeys(unique=False, records=None)
     key = ", ".join(table.key)
