@@ -71,6 +71,7 @@ from shelfwise.pipeline.silver import (
     quarantine_union,
 )
 from shelfwise.pipeline.silver_merge import (
+    SilverState,
     compare_with_previous,
     load_previous_quarantine,
     merge_silver_table,
@@ -336,13 +337,12 @@ def _step_workers(ctx: RunContext) -> int:
     return ctx.options.pipeline_step_workers if ctx.engine.parallel_steps else 1
 
 
-def _silver(ctx: RunContext, has_previous_quarantine: bool) -> set[str]:
+def _silver(ctx: RunContext, state: SilverState, has_previous_quarantine: bool) -> set[str]:
     """Bring every `stg_<table>` up to date; returns the names of the tables that changed.
     `has_previous_quarantine`: a previous silver exists to build on (else all is rebuilt)."""
     now = ctx.started.replace(tzinfo=None)
     tables = source_tables()
     engine = ctx.engine
-    state = silver_state(engine)
     state.begin(ctx.run.run_id)
     changed: set[str] = set()
     unsettled: set[str] = set()
@@ -918,10 +918,9 @@ def _run(
                 functools.partial(copy_current, settings.warehouse_path, run.run_id)
             )
         # (after a run that stopped while writing silver, silver is rebuilt from bronze)
-        incremental_silver = (
-            not full and not silver_state(engine).interrupted and load_previous_quarantine(engine)
-        )
-        changed = _silver(ctx, incremental_silver)
+        state = silver_state(engine)
+        incremental_silver = not full and not state.interrupted and load_previous_quarantine(engine)
+        changed = _silver(ctx, state, incremental_silver)
         plan = _gold(ctx, changed, incremental_silver)
         recent = {
             t.name: f"_recent_{t.name}" for t in GOLD_TABLES if engine.has(f"_recent_{t.name}")
