@@ -100,3 +100,18 @@ def test_a_run_left_running_is_abandoned_even_if_its_process_id_is_alive(
     run_pipeline(settings)
 
     assert [r.status for r in recent_runs(settings, 10)] == ["succeeded", "abandoned"]
+
+
+def test_status_shows_a_run_as_running_only_while_its_own_process_runs(
+    settings: Settings,
+) -> None:
+    """Without a new run, `pipeline status` judges a run marked running by its process: one
+    that started after the run did only got the dead run's id (PID reuse), so the run is
+    shown abandoned."""
+    log = RunLog(runlog_path(settings))
+    log.start(RunSummary("ours", "duckdb", False, "running", datetime.now(UTC)))
+    assert [r.status for r in recent_runs(settings, 10)] == ["running"]
+    with sqlite3.connect(runlog_path(settings)) as con:  # as if started before this process
+        con.execute("UPDATE runs SET started_at = '2001-01-01T00:00:00+00:00'")
+
+    assert [r.status for r in recent_runs(settings, 10)] == ["abandoned"]

@@ -204,7 +204,7 @@ class RunLog:
             ).fetchall()
             summaries = []
             for run_id, engine, full, status, started, finished, error, pid in runs:
-                if status == "running" and not process_alive(pid):
+                if status == "running" and not process_alive(pid, datetime.fromisoformat(started)):
                     status = "abandoned"
                 steps = [
                     StepSummary(
