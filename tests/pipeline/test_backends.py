@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from shelfwise.config import Settings
-from shelfwise.pipeline import run_pipeline
+from shelfwise.pipeline import PipelineFailed, run_pipeline
 from shelfwise.pipeline.duckdb_support import attach_source, connect
 from shelfwise.pipeline.gold import GOLD_NAMES
 from shelfwise.store.db import Database, normalize_url
@@ -120,3 +120,42 @@ def test_source_is_attached_read_only(postgres_url: str, store: Path) -> None:
                 con.execute(write)
         finally:
             con.close()
+
+
+@pytest.mark.postgres
+def test_a_postgres_push_keeps_grants_and_names_the_views_that_block_it(
+    warehouse_url: str, settings: Settings
+) -> None:
+    """Each push replaces the gold tables: what a BI role was granted is granted again, and a
+    view on a gold table (PostgreSQL refuses to drop its table) fails the run with its name
+    before anything is loaded, leaving the warehouse and no staging tables."""
+    pushed = settings.model_copy(update={"warehouse_url": warehouse_url})
+    run_pipeline(pushed)
+    role = f"bi_{uuid.uuid4().hex[:8]}"
+    engine = create_engine(normalize_url(warehouse_url))
+    try:
+        with engine.begin() as con:
+            con.execute(text(f"CREATE ROLE {role}"))
+            con.execute(text(f"GRANT SELECT ON fct_sales TO {role}"))
+
+        run_pipeline(pushed, full=True)
+
+        with engine.begin() as con:
+            granted = f"SELECT has_table_privilege('{role}', 'fct_sales', 'SELECT')"
+            assert con.execute(text(granted)).scalar_one() is True
+            assert con.execute(text(granted.replace("fct_sales", "dim_date"))).scalar_one() is False
+            con.execute(text("CREATE VIEW v_sales AS SELECT order_line_id FROM fct_sales"))
+
+        with pytest.raises(PipelineFailed, match=r"public\.v_sales \(on fct_sales\)"):
+            run_pipeline(pushed, full=True)
+
+        with engine.connect() as con:
+            staging = "SELECT count(*) FROM pg_tables WHERE tablename LIKE '%%__staging'"
+            assert con.execute(text(staging)).scalar_one() == 0
+            assert con.execute(text("SELECT count(*) FROM v_sales")).scalar_one() > 0
+    finally:
+        with engine.begin() as con:
+            con.execute(text("DROP VIEW IF EXISTS v_sales"))
+            con.execute(text(f"DROP OWNED BY {role}"))
+            con.execute(text(f"DROP ROLE {role}"))
+        engine.dispose()

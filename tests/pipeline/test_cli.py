@@ -45,7 +45,7 @@ def test_run_then_status(cli_env: Path) -> None:
     assert table.exit_code == 0 and "pipeline runs" in table.output and "publish" in table.output
 
 
-def test_failed_run_exits_non_zero_with_the_reason(
+def test_a_missing_store_is_named_before_anything_is_created(
     cli_env: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("SHELFWISE_DATABASE_URL", f"sqlite:///{tmp_path / 'missing.db'}")
@@ -55,18 +55,25 @@ def test_failed_run_exits_non_zero_with_the_reason(
 
     assert result.exit_code == 1
     said = " ".join(result.output.split())
-    assert "failed" in said and "shelfwise init" in said and "previous warehouse" in said
+    assert "missing.db" in said and "not found" in said and "shelfwise init" in said, said
+    assert not cli_env.exists()  # a mistyped home is not created
 
 
 def test_status_shows_the_error_of_the_step_that_failed(
     cli_env: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """In an 80-column terminal: the errors are printed whole, below the run and the steps."""
-    # (port 9: nothing listens there, so the publish step fails)
-    monkeypatch.setenv("SHELFWISE_WAREHOUSE_URL", "postgresql://shelfwise@127.0.0.1:9/shelfwise")
+    """In an 80-column terminal: the errors are printed whole, below the run and the steps;
+    the password of the connection that failed is masked wherever the error goes."""
+    # (port 9: nothing listens there, so the publish step fails; the driver's message quotes
+    # the connection string it tried, password included)
+    monkeypatch.setenv(
+        "SHELFWISE_WAREHOUSE_URL", "postgresql://shelfwise:s3cret-pw@127.0.0.1:9/shelfwise"
+    )
     monkeypatch.setenv("COLUMNS", "80")
     get_settings.cache_clear()
-    assert CliRunner().invoke(app, ["pipeline", "run"]).exit_code == 1
+    failed = CliRunner().invoke(app, ["pipeline", "run"])
+    assert failed.exit_code == 1
+    assert "No warehouse was published" in " ".join(failed.output.split()), failed.output
 
     shown = CliRunner().invoke(app, ["pipeline", "status"])
 
@@ -77,6 +84,11 @@ def test_status_shows_the_error_of_the_step_that_failed(
     assert len(publish) == 2 and "failed" in publish[0], steps  # its row, then its error
     error = " ".join(steps.split("publish failed:", 1)[1].split())
     assert "127.0.0.1" in error and "port 9" in error, error
+    assert "password=***" in error, error
+    as_json = CliRunner().invoke(app, ["pipeline", "status", "--format", "json"]).output
+    stored = b"".join(path.read_bytes() for path in cli_env.glob("pipeline_runs.sqlite*"))
+    for seen in (failed.output, shown.output, as_json, stored.decode("utf-8", "replace")):
+        assert "s3cret-pw" not in seen
 
 
 def test_status_before_any_run_says_so(cli_env: Path) -> None:

@@ -390,7 +390,7 @@ def test_daily_reconciliation_finds_a_recomputed_day_that_differs_from_the_store
         db.dispose()
     _add_orders(store, 1)
 
-    with pytest.raises(PipelineFailed, match=r"fct_sales\.reconciliation: 1 months differ"):
+    with pytest.raises(PipelineFailed, match=r"fct_sales\.reconciliation: 1 month differs"):
         run_pipeline(settings)
 
     checks = next(s for s in recent_runs(settings, 1)[0].steps if s.name == "checks")

@@ -67,7 +67,8 @@ def _options() -> PipelineSettings:
         return PipelineSettings()
     except ValidationError as exc:
         problems = "; ".join(
-            f"SHELFWISE_{str(error['loc'][0]).upper()}={error.get('input')!r}: {error['msg']}"
+            f"SHELFWISE_{str(error['loc'][0]).upper()}={error.get('input')!r}: "
+            f"{error['msg'].removeprefix('Value error, ')}"
             for error in exc.errors()
         )
         raise fail(f"bad pipeline setting: {problems}") from exc
@@ -78,7 +79,7 @@ def run_with_progress(
 ) -> RunSummary:
     """One run with a progress bar per step (the `run` command, the demo); a failure, a bad
     setting or a busy lock is one clear message and a non-zero exit, not a traceback."""
-    from shelfwise.pipeline import PipelineBusy, PipelineFailed, run_pipeline
+    from shelfwise.pipeline import PipelineBusy, PipelineFailed, PipelineSetupError, run_pipeline
 
     options = _options()
     columns = (
@@ -94,11 +95,16 @@ def run_with_progress(
                 current, full=full, engine=engine, progress=RichProgress(bar), options=options
             )
     except PipelineFailed as exc:
+        kept = (
+            "The previous warehouse is still in place"
+            if current.warehouse_path.exists()
+            else "No warehouse was published"
+        )
         raise fail(
             f"pipeline run {exc.summary.run_id} failed: {exc}\n"
-            "The previous warehouse is still in place; see `shelfwise pipeline status`."
+            f"{kept}; see `shelfwise pipeline status`."
         ) from exc
-    except PipelineBusy as exc:
+    except (PipelineBusy, PipelineSetupError) as exc:
         raise fail(str(exc)) from exc
 
 
@@ -130,7 +136,8 @@ def status(
     limit: int = typer.Option(5, "--limit", "-n", min=1, help="how many recent runs"),
     fmt: OutputFormat = FormatOption,
 ) -> None:
-    """Recent runs: status, duration, rows read/written/quarantined, and each run's steps."""
+    """Recent runs: status, duration, rows read/written/quarantined, errors, and the steps of
+    the latest run (of every run with --format json)."""
     from shelfwise.pipeline import recent_runs
 
     runs = recent_runs(settings(), limit)
@@ -196,20 +203,42 @@ def _print_steps(run: RunSummary) -> None:
     table.add_column("status", no_wrap=True)
     for column in ("seconds", "read", "written", "quarantined"):
         table.add_column(column, justify="right", no_wrap=True)
+    balanced = False
     for s in run.steps:
+        read, written = s.rows_read, s.rows_written
+        if "rows_in" in s.detail:  # a silver table: its balance, not its lake writes
+            read, written, balanced = s.detail["rows_in"], s.detail["rows_out"], True
         table.add_row(
             s.name,
-            _status(s.status),
+            _status(s.status) if s.status != "succeeded" else _how(s),
             f"{s.seconds:.2f}",
-            f"{s.rows_read:,}",
-            f"{s.rows_written:,}",
+            f"{read:,}",
+            f"{written:,}",
             f"{s.rows_quarantined:,}",
+        )
+    if balanced:
+        table.caption = (
+            "silver: read = rows in (the latest version of each key), written = rows out; "
+            "rows in = out + quarantined (lake writes: --format json). kept: as it was; "
+            "merged: changed keys merged; recent: recent days recomputed"
         )
     console.print()
     console.print(table)
     for s in run.steps:
         if s.error:
             console.print(f"[red]{s.name} {s.status}:[/] {s.error}", highlight=False)
+
+
+def _how(step: StepSummary) -> str:
+    """A step that succeeded: how it got its table, when not by building it whole (kept as it
+    was, changed keys merged, recent days recomputed), else "ok"."""
+    if step.detail.get("mode") == "merge":
+        return "[green]merged[/]"
+    if step.detail.get("mode") == "reuse" or "reused" in step.detail:
+        return "[green]kept[/]"
+    if "recomputed" in step.detail:
+        return "[green]recent[/]"
+    return "[green]ok[/]"
 
 
 def _status(status: str) -> str:

@@ -6,6 +6,7 @@ summary = run_pipeline(settings, full=False, engine="duckdb")
 
 from __future__ import annotations
 
+from shelfwise.pipeline.preflight import PipelineSetupError
 from shelfwise.pipeline.runlog import RunSummary, StepSummary, recent_runs
 from shelfwise.pipeline.runner import (
     PipelineBusy,
@@ -17,6 +18,7 @@ from shelfwise.pipeline.runner import (
 __all__ = [
     "PipelineBusy",
     "PipelineFailed",
+    "PipelineSetupError",
     "RunSummary",
     "StepSummary",
     "maintain_pipeline_lake",

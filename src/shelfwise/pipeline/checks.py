@@ -272,7 +272,8 @@ def reconcile_sales(
     wrong = [p for p in periods if gold.get(p) != operational.get(p)]
     if not wrong:
         lines_total = sum(v[0] for v in gold.values())
-        detail = f"{lines_total} order lines in {len(periods)} months match the operational store"
+        months = f"{len(periods)} month" + ("s" if len(periods) != 1 else "")
+        detail = f"{lines_total} order lines in {months} match the operational store"
         if from_day is not None:
             detail += f" (days from {from_day.isoformat()} on; the rest was reconciled before)"
         if excused:  # (not a failure, but in sight: a bad parent takes good lines with it)
@@ -280,7 +281,8 @@ def reconcile_sales(
     else:
         first = wrong[0]
         detail = (
-            f"{len(wrong)} months differ; first {first}: fct_sales (lines, units, revenue) = "
+            (f"{len(wrong)} months differ" if len(wrong) > 1 else "1 month differs")
+            + f"; first {first}: fct_sales (lines, units, revenue) = "
             f"{gold.get(first)}, operational store = {operational.get(first)}. If the store "
             "was being written during the run, run again. Rows deleted from the store are not "
             "extracted: `shelfwise pipeline run --full` rebuilds from the store as it is. "

@@ -261,9 +261,9 @@ class Lake(ABC):
         if other:
             raise LakeFormatError(
                 f"{folder} was written as {'Parquet' if is_parquet else 'Delta'} by another "
-                f"engine; this engine writes {self.format}. Run `shelfwise pipeline run --full` "
-                "to rebuild the lake in this engine's format, or point SHELFWISE_LAKE_URI "
-                "elsewhere"
+                f"engine; this engine writes {self.format}. Run the same command with `--full` "
+                "(`shelfwise pipeline run --full --engine <this engine>`) to rebuild the lake "
+                "in this engine's format, or point SHELFWISE_LAKE_URI elsewhere"
             )
 
 

@@ -357,25 +357,87 @@ def _libpq(url: str) -> str:
 def publish_postgres(
     url: str, lake: Lake, items: Sequence[Published], comments: Mapping[str, str]
 ) -> None:
-    """Load each table as `<name>__staging`, then swap all of them in one transaction."""
+    """Load each table as `<name>__staging`, then swap all of them in one transaction.
+
+    The swap replaces each table, so what others granted on it is granted again on its new
+    version; a view on a gold table would make PostgreSQL refuse the swap, so such views are
+    named before anything is loaded. A failed push leaves no staging tables behind."""
     con = connect()
     try:
         load_extension(con, "postgres")
         con.execute(f"ATTACH {quote(_libpq(url))} AS pg (TYPE postgres)")
         tables = [item.name for item in items]
-        for name in tables:
-            con.execute(f"CALL postgres_execute('pg', 'DROP TABLE IF EXISTS {name}__staging')")
+        _refuse_dependent_views(con, tables)
+        grants = _grants(con, tables)
         staged = [f"{name}__staging" for name in tables]
-        for item, staging in zip(items, staged, strict=True):
-            _copy(con, lake, item, f"pg.public.{staging}")
-        swap = ["BEGIN"]
-        for name, staging in zip(tables, staged, strict=True):
-            swap.append(f"DROP TABLE IF EXISTS {name}")
-            swap.append(f"ALTER TABLE {staging} RENAME TO {name}")
-            if name in comments:
-                swap.append(f"COMMENT ON TABLE {name} IS {quote(comments[name])}")
-        swap.append("COMMIT")
-        statement = "; ".join(swap)
-        con.execute(f"CALL postgres_execute('pg', {quote(statement)})")
+        try:
+            _drop_staging(con, staged)
+            for item, staging in zip(items, staged, strict=True):
+                _copy(con, lake, item, f"pg.public.{staging}")
+            swap = ["BEGIN"]
+            for name, staging in zip(tables, staged, strict=True):
+                swap.append(f"DROP TABLE IF EXISTS {name}")
+                swap.append(f"ALTER TABLE {staging} RENAME TO {name}")
+                if name in comments:
+                    swap.append(f"COMMENT ON TABLE {name} IS {quote(comments[name])}")
+            swap.extend(grants)
+            swap.append("COMMIT")
+            statement = "; ".join(swap)
+            con.execute(f"CALL postgres_execute('pg', {quote(statement)})")
+        except Exception:
+            with contextlib.suppress(Exception):  # (the error that matters is the first)
+                _drop_staging(con, staged)
+            raise
     finally:
         con.close()
+
+
+def _in_public(tables: Sequence[str]) -> str:
+    names = ", ".join(quote(name) for name in tables)
+    return f"n.nspname = 'public' AND c.relname IN ({names})"
+
+
+def _postgres_rows(con: duckdb.DuckDBPyConnection, sql: str) -> list[tuple[str, ...]]:
+    return con.execute(f"SELECT * FROM postgres_query('pg', {quote(sql)})").fetchall()
+
+
+def _refuse_dependent_views(con: duckdb.DuckDBPyConnection, tables: Sequence[str]) -> None:
+    views = _postgres_rows(
+        con,
+        "SELECT DISTINCT vn.nspname || '.' || v.relname, c.relname "
+        "FROM pg_depend d JOIN pg_rewrite r ON r.oid = d.objid "
+        "JOIN pg_class v ON v.oid = r.ev_class "
+        "JOIN pg_namespace vn ON vn.oid = v.relnamespace "
+        "JOIN pg_class c ON c.oid = d.refobjid "
+        "JOIN pg_namespace n ON n.oid = c.relnamespace "
+        f"WHERE v.oid <> c.oid AND {_in_public(tables)} ORDER BY 1, 2",
+    )
+    if views:
+        listed = ", ".join(f"{view} (on {table})" for view, table in views)
+        raise ValueError(
+            f"the PostgreSQL warehouse has views on gold tables: {listed}. Each push replaces "
+            "the gold tables, which PostgreSQL refuses while a view depends on them; define "
+            "those views in another database, or drop them before the push and create them "
+            "again after it"
+        )
+
+
+def _grants(con: duckdb.DuckDBPyConnection, tables: Sequence[str]) -> list[str]:
+    """GRANT statements that give the new versions of `tables` what others hold on the
+    current ones (the owner's own rights come with the new table)."""
+    rows = _postgres_rows(
+        con,
+        "SELECT c.relname, a.privilege_type, "
+        "CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE quote_ident(r.rolname) END, "
+        "CASE WHEN a.is_grantable THEN ' WITH GRANT OPTION' ELSE '' END "
+        "FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+        "CROSS JOIN LATERAL aclexplode(c.relacl) a "
+        "LEFT JOIN pg_roles r ON r.oid = a.grantee "
+        f"WHERE a.grantee <> c.relowner AND {_in_public(tables)} ORDER BY 1, 2, 3",
+    )
+    return [f"GRANT {what} ON {table} TO {to}{option}" for table, what, to, option in rows]
+
+
+def _drop_staging(con: duckdb.DuckDBPyConnection, staged: Sequence[str]) -> None:
+    for staging in staged:
+        con.execute(f"CALL postgres_execute('pg', 'DROP TABLE IF EXISTS {staging}')")

@@ -50,6 +50,7 @@ from shelfwise.pipeline.maintenance import (
     maintain_with,
     tidy_appended,
 )
+from shelfwise.pipeline.preflight import check_setup
 from shelfwise.pipeline.publish import (
     Published,
     attach_build,
@@ -62,6 +63,7 @@ from shelfwise.pipeline.publish import (
     publish_warehouse,
     remove_stale_builds,
 )
+from shelfwise.pipeline.redaction import redact
 from shelfwise.pipeline.runlog import RunLog, RunSummary, StepSummary, runlog_path
 from shelfwise.pipeline.settings import PipelineSettings
 from shelfwise.pipeline.silver import (
@@ -150,6 +152,10 @@ class RunContext:
                 raise
         return self._source
 
+    def describe(self, error: BaseException) -> str:
+        """`error` as a step records it: its type and message, passwords masked."""
+        return redact(f"{type(error).__name__}: {error}", _connection_urls(self.settings))
+
     def close(self) -> None:
         if self._background is not None:
             self._background.shutdown(wait=True)
@@ -168,7 +174,7 @@ class RunContext:
             return work(summary)
         except Exception as exc:
             summary.status = "failed"
-            summary.error = f"{type(exc).__name__}: {exc}"
+            summary.error = self.describe(exc)
             raise StepFailed(name, exc) from exc
         finally:
             summary.seconds = round(time.perf_counter() - clock, 3)
@@ -206,7 +212,7 @@ class RunContext:
                         results[summary.name] = future.result()
                     else:
                         summary.status = "failed"
-                        summary.error = f"{type(error).__name__}: {error}"
+                        summary.error = self.describe(error)
                         cause = error if isinstance(error, Exception) else RuntimeError(error)
                         failure = failure or StepFailed(summary.name, cause)
                     self.run.steps.append(summary)
@@ -216,6 +222,11 @@ class RunContext:
         if failure is not None:
             raise failure
         return [results[step.name] for step in steps]
+
+
+def _connection_urls(settings: Settings) -> tuple[str | None, ...]:
+    """The connections whose passwords an error message may quote."""
+    return (settings.resolved_database_url, settings.warehouse_url)
 
 
 @dataclass(frozen=True)
@@ -285,17 +296,21 @@ def _extract(ctx: RunContext, full: bool) -> int:
     def extract(table: SourceTable) -> Callable[[StepSummary], int]:
         def work(step: StepSummary) -> int:
             with con.cursor() as cursor:  # a connection of this thread's own, same database
-                result = extract_table(
-                    cursor,
-                    backend=backend,
-                    table=table,
-                    lake=ctx.engine.lake,
-                    batch_id=batch_id,
-                    extracted_at=extracted_at,
-                    full=full,
-                    overlap=overlap,
-                    source_reads=source_reads,
-                )
+                try:
+                    result = extract_table(
+                        cursor,
+                        backend=backend,
+                        table=table,
+                        lake=ctx.engine.lake,
+                        batch_id=batch_id,
+                        extracted_at=extracted_at,
+                        full=full,
+                        overlap=overlap,
+                        source_reads=source_reads,
+                    )
+                except duckdb.CatalogException as exc:
+                    _explain_missing_tables(cursor, tables, exc)
+                    raise
             step.rows_read, step.rows_written = result.rows_read, result.rows_written
             if result.rows_written and result.watermark is not None:
                 ctx.appended.add((table.layer, table.raw))
@@ -317,6 +332,26 @@ def _extract(ctx: RunContext, full: bool) -> int:
         for table in reversed(tables)
     ]
     return sum(ctx.steps_in_parallel(steps, ctx.options.pipeline_extract_workers))
+
+
+def _explain_missing_tables(
+    con: duckdb.DuckDBPyConnection, tables: Sequence[SourceTable], error: Exception
+) -> None:
+    """Raise a clear error when the store lacks tables this release reads (a database
+    `shelfwise init` never ran on, or one of an older release); return when it lacks none."""
+    present = {
+        name.lower()
+        for (name,) in con.execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_catalog = 'src'"
+        ).fetchall()
+    }
+    missing = [t.name for t in tables if t.name.lower() not in present]
+    if missing:
+        more = f" and {len(missing) - 1} more" if len(missing) > 1 else ""
+        raise RuntimeError(
+            f"the operational store has no table {missing[0]!r}{more}: it is not set up for "
+            "this release; run `shelfwise init` with SHELFWISE_DATABASE_URL set to it"
+        ) from error
 
 
 def _stage_steps(
@@ -815,7 +850,7 @@ def _maintain(ctx: RunContext) -> None:
                 tidied = tidy_appended(lake, ctx.appended, ctx.options)
         except Exception as exc:
             step.status = "failed"
-            step.error = f"{type(exc).__name__}: {exc}"
+            step.error = ctx.describe(exc)
             return
         if result is not None:
             step.detail = {
@@ -863,6 +898,7 @@ def run_pipeline(
     if engine not in ENGINES:
         raise ValueError(f"unknown engine {engine!r}: use one of {', '.join(ENGINES)}")
     options = options or PipelineSettings()
+    check_setup(settings)
     settings.home.mkdir(parents=True, exist_ok=True)
     log = RunLog(runlog_path(settings))
     started = datetime.now(UTC)
@@ -882,7 +918,7 @@ def run_pipeline(
             run.status = "succeeded"
         except Exception as exc:
             run.status = "failed"
-            run.error = str(exc)
+            run.error = redact(str(exc), _connection_urls(settings))
         finally:
             run.finished_at = datetime.now(UTC)
             log.finish(run)

@@ -6,7 +6,9 @@ Kept here so the pipeline's knobs live with the pipeline; they may move into
 
 from __future__ import annotations
 
-from pydantic import Field
+import re
+
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -49,7 +51,9 @@ class PipelineSettings(BaseSettings):
     pipeline_compact_min_files: int = Field(
         default=32, ge=2, description="compact a lake table once it has this many files"
     )
-    duckdb_memory_limit: str = Field(default="2GB", description="DuckDB spills to disk above it")
+    duckdb_memory_limit: str = Field(
+        default="2GB", description="DuckDB spills to disk above it (e.g. 2GB, 512MB, 4GiB)"
+    )
     spark_master: str = Field(default="local[*]", description="spark.master for --engine spark")
     spark_driver_memory: str = Field(
         default="4g",
@@ -64,3 +68,15 @@ class PipelineSettings(BaseSettings):
         default=False,
         description="the Spark cluster provides Delta Lake (delta-spark jars); else Parquet",
     )
+
+    @field_validator("duckdb_memory_limit")
+    @classmethod
+    def _a_size(cls, value: str) -> str:
+        """Checked here, with the units DuckDB's `memory_limit` takes, so that a bad value is
+        named by its variable instead of failing the run in DuckDB's parser."""
+        if not _SIZE.match(value):
+            raise ValueError("expected a size such as 2GB, 512MB or 4GiB")
+        return value
+
+
+_SIZE = re.compile(r"^\s*\d+(\.\d+)?\s*(b|bytes|[kmgt](i?b)?)\s*$", re.IGNORECASE)

@@ -76,7 +76,13 @@ def spark_session(options: PipelineSettings) -> SparkSession:
         )
         for key, value in SEMANTICS.items():
             builder = builder.config(key, value)
-        session = builder.getOrCreate()
+        try:
+            session = builder.getOrCreate()
+        except Exception as exc:  # (PySpark's errors do not say which setting was wrong)
+            raise RuntimeError(
+                f"could not start Spark with SHELFWISE_SPARK_MASTER={options.spark_master!r} "
+                f"and SHELFWISE_SPARK_DRIVER_MEMORY={options.spark_driver_memory!r}: {exc}"
+            ) from exc
     for key, value in SEMANTICS.items():
         session.conf.set(key, value)
     return session
