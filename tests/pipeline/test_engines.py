@@ -7,6 +7,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
 
+import duckdb
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
@@ -14,10 +15,13 @@ import pytest
 from shelfwise.config import Settings
 from shelfwise.pipeline import run_pipeline
 from shelfwise.pipeline.engines import open_engine
+from shelfwise.pipeline.engines.duckdb import DUCKDB_DIALECT
+from shelfwise.pipeline.engines.spark import SPARK_DIALECT
 from shelfwise.pipeline.gold import GOLD_NAMES
 from shelfwise.pipeline.lake import ParquetLake
 from shelfwise.pipeline.runlog import RunSummary
 from shelfwise.pipeline.settings import PipelineSettings
+from shelfwise.pipeline.silver import EMAIL_PATTERN
 from tests.pipeline.conftest import settings_for
 from tests.pipeline.helpers import assert_same_gold, column_types, gold_frames
 from tests.pipeline.test_quarantine import _inject_bad_rows
@@ -56,6 +60,30 @@ def test_spark_and_duckdb_build_identical_gold(
     # the tables Spark computed during the run went with its engine
     assert list((lake / "_tmp" / "spark").iterdir()) == []
     _assert_spark_daily_run_recomputes_recent_days(settings, on_spark, store)
+
+
+@pytest.mark.spark
+def test_both_engines_match_a_rule_s_pattern_against_the_whole_value(spark: object) -> None:
+    """Java's `$` also matches before a final line break: "DE" and a line break passed the
+    country rule on Spark while DuckDB quarantined it (a probe of incremental runs found it)."""
+    from pyspark.sql import SparkSession
+
+    assert isinstance(spark, SparkSession)
+    values = {
+        "'DE'": True,
+        "concat('DE', chr(10))": False,
+        "concat(chr(10), 'DE')": False,
+        "'DEU'": False,
+        "'de'": False,
+    }
+    emails = {"'a@b.co'": True, "'a b@c.co'": False, "concat('a@b.co', chr(13))": True}
+    cases = [(value, "[A-Z][A-Z]", ok) for value, ok in values.items()]
+    cases += [(value, EMAIL_PATTERN, ok) for value, ok in emails.items()]
+    with duckdb.connect() as con:
+        for value, pattern, expected in cases:
+            on_duckdb = con.sql(f"SELECT {DUCKDB_DIALECT.full_match(value, pattern)}").fetchone()
+            on_spark = spark.sql(f"SELECT {SPARK_DIALECT.full_match(value, pattern)}").collect()
+            assert on_duckdb == (expected,) and on_spark[0][0] is expected, (value, pattern)
 
 
 @pytest.mark.spark

@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import func, select, update
 
 from shelfwise.config import Settings
-from shelfwise.pipeline import PipelineFailed, recent_runs, run_pipeline, runner
+from shelfwise.pipeline import PipelineFailed, PipelineSetupError, recent_runs, run_pipeline, runner
 from shelfwise.pipeline.gold import GOLD_NAMES
 from shelfwise.pipeline.publish import copy_current, previous_path
 from shelfwise.store.db import Database
@@ -468,9 +468,9 @@ def test_unknown_engine_is_refused(settings: Settings) -> None:
 
 def test_missing_store_fails_with_a_clear_message(tmp_path: Path) -> None:
     settings = settings_for(tmp_path / "home", tmp_path / "nowhere.db")
-    with pytest.raises(PipelineFailed, match="not found; run `shelfwise init`"):
+    with pytest.raises(PipelineSetupError, match="not found; run `shelfwise init`"):
         run_pipeline(settings)
-    assert not settings.warehouse_path.exists()
+    assert not settings.home.exists()  # checked before anything is created
 
 
 def test_ground_truth_stays_out_of_gold(settings: Settings) -> None:

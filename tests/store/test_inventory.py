@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import sqlite3
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import Decimal
+from pathlib import Path
 from typing import TypeVar
 
 import pytest
@@ -40,7 +43,7 @@ from shelfwise.store.inventory import (
     transfer_stock,
 )
 from shelfwise.store.kinds import MovementKind, OrderStatus, PurchaseOrderStatus
-from shelfwise.store.models import Order, OrderLine, Product, StockMovement
+from shelfwise.store.models import Order, OrderLine, Product, StockLevel, StockMovement
 from tests.factories import on_hand, world_in
 
 T = TypeVar("T")
@@ -568,3 +571,36 @@ def test_transfer_moves_stock_between_locations(any_db: Database) -> None:
     assert on_hand(any_db, w.products[0], w.locations[1]) == 16
     with any_db.read_session() as session:
         assert ledger_mismatches(session=session) == []
+
+
+def test_an_order_waiting_for_the_sqlite_write_lock_is_stamped_once_it_has_it(
+    sqlite_db: Database, tmp_path: Path
+) -> None:
+    """Stamped before the wait, a stock row's version committed later carried the earlier
+    stamp, and the pipeline, which keeps the newest stamp, kept the stale stock level (a probe
+    of live writes found it)."""
+    w = world_in(sqlite_db, products=1, locations=1, customers=1)
+    holder = sqlite3.connect(tmp_path / "store.db", isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")  # another writer holds the lock
+
+    def buy() -> None:
+        with sqlite_db.session() as session:
+            place_order(
+                session=session,
+                customer_id=w.customers[0],
+                location_id=w.locations[0],
+                lines=[LineRequest(w.products[0], 1)],
+            )
+
+    buyer = threading.Thread(target=buy)
+    buyer.start()
+    time.sleep(0.5)
+    released = datetime.now(UTC)
+    holder.execute("COMMIT")
+    holder.close()
+    buyer.join(timeout=30)
+
+    with sqlite_db.read_session() as session:
+        order = session.scalars(select(Order)).one()
+        stock = session.scalars(select(StockLevel)).one()
+        assert order.updated_at >= released and stock.updated_at >= released

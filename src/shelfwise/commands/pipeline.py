@@ -136,8 +136,9 @@ def status(
     limit: int = typer.Option(5, "--limit", "-n", min=1, help="how many recent runs"),
     fmt: OutputFormat = FormatOption,
 ) -> None:
-    """Recent runs: status, duration, rows read/written/quarantined, errors, and the steps of
-    the latest run (of every run with --format json)."""
+    """Recent runs: status, duration, rows read/written/quarantined, errors, latest steps.
+
+    The table shows the steps of the latest run; --format json has every run's steps."""
     from shelfwise.pipeline import recent_runs
 
     runs = recent_runs(settings(), limit)

@@ -569,13 +569,16 @@ def _place(
     fingerprint = _fingerprint(location_id, merged, priority)
     if idempotency_key is not None and not 1 <= len(idempotency_key) <= 128:
         raise InvalidRequest("an idempotency key has 1 to 128 characters")
-    now = utcnow()
-    ordered_at = ordered_at or now
     if isinstance(session, Session):
         session.flush()  # the caller's pending changes must be visible to the Core statements
         connection = session.connection()
     else:
         connection = session
+    # Stamped once the transaction has begun, which on SQLite (BEGIN IMMEDIATE) is once this
+    # writer holds the lock: a stock row's versions are then stamped in the order they commit,
+    # and the pipeline, which takes the newest stamp as the current version, keeps the last.
+    now = utcnow()
+    ordered_at = ordered_at or now
     ids = [line.product_id for line in merged]
     context: dict[str, object] = {
         "day": ordered_at.date(),

@@ -30,7 +30,10 @@ if TYPE_CHECKING:
 SPARK_DIALECT = Dialect(
     add_days=lambda day, n: f"date_add({day}, {n})",
     days_between=lambda start, end: f"datediff({end}, {start})",
-    full_match=lambda text, pattern: f"({text} RLIKE '^(?:{pattern})$')",
+    # `\z`, not `$`: in Java's regex `$` also matches before a final line break, so "DE\n"
+    # passed the country rule here while DuckDB's regexp_full_match quarantined it (the SQL
+    # literal's `\\` is one backslash once Spark reads it)
+    full_match=lambda text, pattern: f"({text} RLIKE '^(?:{pattern})\\\\z')",
     day_series=lambda first, last: f"explode(sequence({first}, {last}))",
     json_text=lambda document, field: f"get_json_object({document}, '$.{field}')",
     day_bitmap=DayBitmap(
