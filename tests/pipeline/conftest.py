@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from shelfwise.config import Settings
+from shelfwise.config import Settings, get_settings
 from shelfwise.store.db import Database
 from shelfwise.store.schema import upgrade
 from shelfwise.synth import WorldSpec, generate
@@ -79,3 +79,15 @@ def spark() -> Iterator[SparkSession]:
     session.sparkContext.setLogLevel("ERROR")
     yield session
     session.stop()
+
+
+@pytest.fixture
+def cli_env(tmp_path: Path, store: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """The environment of a `shelfwise` command on this test's store; yields its home (not
+    created: the command makes it)."""
+    home = tmp_path / "home"
+    monkeypatch.setenv("SHELFWISE_HOME", str(home))
+    monkeypatch.setenv("SHELFWISE_DATABASE_URL", f"sqlite:///{store}")
+    get_settings.cache_clear()
+    yield home
+    get_settings.cache_clear()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -11,16 +10,6 @@ from typer.testing import CliRunner
 
 from shelfwise.cli import app
 from shelfwise.config import get_settings
-
-
-@pytest.fixture
-def cli_env(tmp_path: Path, store: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    home = tmp_path / "home"
-    monkeypatch.setenv("SHELFWISE_HOME", str(home))
-    monkeypatch.setenv("SHELFWISE_DATABASE_URL", f"sqlite:///{store}")
-    get_settings.cache_clear()
-    yield home
-    get_settings.cache_clear()
 
 
 def test_run_then_status(cli_env: Path) -> None:

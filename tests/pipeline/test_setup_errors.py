@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
 from contextlib import closing
 from pathlib import Path
 
@@ -40,16 +39,6 @@ def test_a_configured_password_is_masked_wherever_it_appears() -> None:
     assert redact("a b c", ["postgresql://u:b@db/x"]) == "a b c"
 
 
-@pytest.fixture
-def cli_home(tmp_path: Path, store: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    home = tmp_path / "home"
-    monkeypatch.setenv("SHELFWISE_HOME", str(home))
-    monkeypatch.setenv("SHELFWISE_DATABASE_URL", f"sqlite:///{store}")
-    get_settings.cache_clear()
-    yield home
-    get_settings.cache_clear()
-
-
 def _run(monkeypatch: pytest.MonkeyPatch, **environment: str) -> str:
     for name, value in environment.items():
         monkeypatch.setenv(f"SHELFWISE_{name}", value)
@@ -77,7 +66,7 @@ def _run(monkeypatch: pytest.MonkeyPatch, **environment: str) -> str:
     ],
 )
 def test_a_setting_that_cannot_work_is_named_before_the_run(
-    cli_home: Path,
+    cli_env: Path,
     monkeypatch: pytest.MonkeyPatch,
     environment: dict[str, str],
     expected: str,
@@ -85,11 +74,11 @@ def test_a_setting_that_cannot_work_is_named_before_the_run(
     said = _run(monkeypatch, **environment)
 
     assert expected in said, said
-    assert not cli_home.exists()  # nothing was created, no run was logged
+    assert not cli_env.exists()  # nothing was created, no run was logged
 
 
 def test_a_home_that_is_a_file_is_named(
-    cli_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    cli_env: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     afile = tmp_path / "afile"
     afile.write_text("not a folder")

@@ -169,6 +169,17 @@ def sqlite_database(url: str) -> str | None:
     return unquote(rest[1:].partition("?")[0]) or None
 
 
+def sqlite_store(url: str) -> Path:
+    """The existing file of the SQLite store at `url`; FileNotFoundError when there is none."""
+    database = sqlite_database(url)
+    if not database or database == ":memory:" or not Path(database).is_file():
+        raise FileNotFoundError(
+            f"operational SQLite store {database!r} not found; run `shelfwise init` or "
+            "set SHELFWISE_DATABASE_URL"
+        )
+    return Path(database)
+
+
 def attach_source(con: duckdb.DuckDBPyConnection, url: str, alias: str = "src") -> str:
     """Attach the operational store READ-ONLY; returns the backend (sqlite, postgres, mysql).
 
@@ -178,17 +189,10 @@ def attach_source(con: duckdb.DuckDBPyConnection, url: str, alias: str = "src") 
     that the cursors of threads reading side by side (connections of their own) have it too.
     """
     if url_backend(url) == "sqlite":
+        database = sqlite_store(url)
         load_extension(con, "sqlite")
-        database = sqlite_database(url)
-        if not database or database == ":memory:" or not Path(database).is_file():
-            raise FileNotFoundError(
-                f"operational SQLite store {database!r} not found; run `shelfwise init` or "
-                "set SHELFWISE_DATABASE_URL"
-            )
         con.execute("SET GLOBAL sqlite_all_varchar = true")
-        con.execute(
-            f"ATTACH {quote(str(Path(database).resolve()))} AS {alias} (TYPE sqlite, READ_ONLY)"
-        )
+        con.execute(f"ATTACH {quote(str(database.resolve()))} AS {alias} (TYPE sqlite, READ_ONLY)")
         return "sqlite"
     # Other stores pay for importing SQLAlchemy (~0.15 s) to parse their URLs.
     from sqlalchemy.engine import make_url

@@ -8,7 +8,7 @@ import os
 from pathlib import Path
 
 from shelfwise.config import Settings
-from shelfwise.pipeline.duckdb_support import sqlite_database, url_backend
+from shelfwise.pipeline.duckdb_support import sqlite_store, url_backend
 from shelfwise.pipeline.redaction import redact
 
 STORE_BACKENDS = ("sqlite", "postgresql", "mysql", "mariadb")
@@ -50,12 +50,10 @@ def _check_store(url: str) -> None:
             "use sqlite:///path, postgresql://user:password@host/db or mysql://…"
         )
     if backend == "sqlite":
-        database = sqlite_database(url)
-        if not database or database == ":memory:" or not Path(database).is_file():
-            raise PipelineSetupError(
-                f"operational SQLite store {database!r} not found; run `shelfwise init` or "
-                "set SHELFWISE_DATABASE_URL"
-            )
+        try:
+            sqlite_store(url)
+        except FileNotFoundError as exc:
+            raise PipelineSetupError(str(exc)) from exc
         return
     _parse(url, "SHELFWISE_DATABASE_URL")
 
