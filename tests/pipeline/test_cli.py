@@ -32,6 +32,8 @@ def test_run_then_status(cli_env: Path) -> None:
 
     table = runner.invoke(app, ["pipeline", "status"])
     assert table.exit_code == 0 and "pipeline runs" in table.output and "publish" in table.output
+    said = " ".join(table.output.split())  # what each run did: the first found no lake
+    assert "duckdb, changes: rows read" in said and "duckdb, first load: rows read" in said, said
 
 
 def test_a_missing_store_is_named_before_anything_is_created(
@@ -62,7 +64,10 @@ def test_status_shows_the_error_of_the_step_that_failed(
     get_settings.cache_clear()
     failed = CliRunner().invoke(app, ["pipeline", "run"])
     assert failed.exit_code == 1
-    assert "No warehouse was published" in " ".join(failed.output.split()), failed.output
+    said = " ".join(failed.output.split())
+    assert "No warehouse was published" in said, failed.output
+    # the step's error once, on its line; the closing message points at it
+    assert said.count("port 9") == 1 and "at step 'publish' (its error is above)" in said, said
 
     shown = CliRunner().invoke(app, ["pipeline", "status"])
 
@@ -83,6 +88,21 @@ def test_status_shows_the_error_of_the_step_that_failed(
 def test_status_before_any_run_says_so(cli_env: Path) -> None:
     shown = CliRunner().invoke(app, ["pipeline", "status"])
     assert shown.exit_code == 0 and "no pipeline runs yet" in shown.output
+
+
+def test_status_on_a_home_that_is_a_file_says_so(
+    cli_env: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    home = tmp_path / "home.txt"
+    home.write_text("not a folder")
+    monkeypatch.setenv("SHELFWISE_HOME", str(home))
+    get_settings.cache_clear()
+
+    shown = CliRunner().invoke(app, ["pipeline", "status"])
+
+    assert shown.exit_code == 1
+    said = " ".join(shown.output.split())
+    assert "SHELFWISE_HOME" in said and "is a file, not a folder" in said, said
 
 
 def test_help_explains_the_options() -> None:

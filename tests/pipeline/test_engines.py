@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -84,6 +84,31 @@ def test_both_engines_match_a_rule_s_pattern_against_the_whole_value(spark: obje
             on_duckdb = con.sql(f"SELECT {DUCKDB_DIALECT.full_match(value, pattern)}").fetchone()
             on_spark = spark.sql(f"SELECT {SPARK_DIALECT.full_match(value, pattern)}").collect()
             assert on_duckdb == (expected,) and on_spark[0][0] is expected, (value, pattern)
+
+
+@pytest.mark.spark
+def test_both_engines_count_a_timestamp_s_microseconds_alike(spark: object) -> None:
+    """The product history orders versions by microseconds since 1970 (`history_sql`): Spark
+    must read a timestamp without a zone as UTC, as DuckDB does, and back."""
+    from pyspark.sql import SparkSession
+
+    assert isinstance(spark, SparkSession)
+    stamps = ["2024-03-31 01:30:00.000001", "1999-12-31 23:59:59.999999", "1970-01-01 00:00:00"]
+    with duckdb.connect() as con:
+        for stamp in stamps:
+            moment = datetime.fromisoformat(stamp)
+            micros = (moment - datetime(1970, 1, 1)) // timedelta(microseconds=1)
+            value = f"CAST('{stamp}' AS TIMESTAMP)"
+            on_duckdb = con.sql(
+                f"SELECT {DUCKDB_DIALECT.micros(value)}, "
+                f"{DUCKDB_DIALECT.from_micros(str(micros + 1))}"
+            ).fetchone()
+            on_spark = spark.sql(
+                f"SELECT {SPARK_DIALECT.micros(value)}, "
+                f"{SPARK_DIALECT.from_micros(str(micros + 1))}"
+            ).first()
+            expected = (micros, moment + timedelta(microseconds=1))
+            assert on_spark is not None and on_duckdb == tuple(on_spark) == expected, stamp
 
 
 @pytest.mark.spark

@@ -23,15 +23,22 @@ from shelfwise.pipeline.silver import (
 CATEGORIES = source_table("categories")
 NOW = datetime(2024, 6, 1, tzinfo=UTC)
 STAMP = "CAST('2024-03-01 10:00:00' AS TIMESTAMP)"
+EXTRACTED = "CAST('2024-03-05 06:00:00' AS TIMESTAMP)"
 
 
 def _raw(rows: list[str]) -> str:
-    """`raw_categories` rows given as `id, name, updated_at` SQL tuples (typed, as bronze)."""
+    """`raw_categories` rows given as `id, name, updated_at` SQL tuples (typed, as bronze),
+    all from one extraction."""
+    return _extracted([f"{row}, {EXTRACTED}" for row in rows])
+
+
+def _extracted(rows: list[str]) -> str:
+    """`raw_categories` rows given as `id, name, updated_at, _extracted_at` SQL tuples."""
     values = ", ".join(f"({row})" for row in rows)
     return (
         "SELECT CAST(id AS BIGINT) AS id, CAST(name AS STRING) AS name, "
-        "updated_at AS created_at, updated_at, CAST(NULL AS STRING) AS _untyped "
-        f"FROM (VALUES {values}) t(id, name, updated_at)"
+        "updated_at AS created_at, updated_at, CAST(NULL AS STRING) AS _untyped, "
+        f"_extracted_at FROM (VALUES {values}) t(id, name, updated_at, _extracted_at)"
     )
 
 
@@ -125,3 +132,30 @@ def test_bronze_records_are_counted_as_the_checks_rank_them(engine: Engine) -> N
     )[0][0]
     assert engine.scalar(f"SELECT {records_sql(CATEGORIES, engine.dialect)}") == checked == 4
     assert bronze_keys(engine, CATEGORIES).records == 4
+
+
+def test_the_version_a_later_extraction_saw_is_the_latest_whatever_its_stamp(
+    engine: Engine,
+) -> None:
+    """A writer stamps a row before it commits: the version that replaced another can carry
+    the older stamp. The extraction that saw it came later, and that decides."""
+    earlier = "CAST('2024-03-01 09:59:59' AS TIMESTAMP)"
+    later_run = "CAST('2024-03-06 06:00:00' AS TIMESTAMP)"
+    engine.materialize(
+        "raw_categories",
+        _extracted(
+            [
+                f"1, 'Food', {STAMP}, {EXTRACTED}",
+                f"1, 'Food and drink', {earlier}, {later_run}",  # committed over 'Food'
+                f"2, 'Toys', {STAMP}, {EXTRACTED}",
+                f"2, 'Toys', {STAMP}, {later_run}",  # the same version, read again
+                f"3, 'Garden', {earlier}, {EXTRACTED}",
+                f"3, 'Tools', {STAMP}, {EXTRACTED}",  # one extraction: the stamp decides
+            ]
+        ),
+    )
+    assert _checked(engine, unique_keys=False) == [
+        (1, "Food and drink", None, None),
+        (2, "Toys", None, None),
+        (3, "Tools", None, None),
+    ]

@@ -7,6 +7,7 @@ import importlib
 from collections.abc import Callable
 from contextlib import closing
 from datetime import UTC, date, datetime, timedelta
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -93,6 +94,59 @@ def test_merged_silver_equals_a_rebuild(settings: Settings, store: Path, tmp_pat
     _assert_balanced(second)
     assert "recomputed" in _step(second, "gold fct_inventory_daily")
     _assert_same_as_rebuild(settings, store, tmp_path)
+
+
+def test_a_version_stamped_before_the_one_it_replaced_is_current(
+    settings: Settings, store: Path, tmp_path: Path
+) -> None:
+    """Stamps out of commit order (see `silver_sql`): a CSV import stamped as it began commits
+    over a price change made meanwhile; an order stamps a stock row before it waits for the
+    row's lock. Silver and the product dimension once kept the newer stamp as current."""
+    run_pipeline(settings)
+    with closing(_raw(store)) as con, con:
+        product = con.execute("SELECT MIN(id) FROM products").fetchone()[0]
+        stock = con.execute(
+            "SELECT product_id, location_id FROM stock_levels WHERE on_hand >= 2 "
+            "ORDER BY product_id, location_id LIMIT 1"
+        ).fetchone()
+    earlier = f"{datetime.fromisoformat(STAMP) - timedelta(seconds=1):%Y-%m-%d %H:%M:%S.%f}"
+
+    def write(price: int, reserved: int, stamp: str) -> None:
+        with closing(_raw(store)) as con, con:
+            con.execute(
+                "UPDATE products SET unit_price = ?, updated_at = ? WHERE id = ?",
+                (price, stamp, product),
+            )
+            con.execute(
+                "UPDATE stock_levels SET reserved = ?, updated_at = ? "
+                "WHERE product_id = ? AND location_id = ?",
+                (reserved, stamp, *stock),
+            )
+
+    write(50, 1, STAMP)  # the price change, seen by the next run
+    run_pipeline(settings)
+    write(60, 2, earlier)  # the import, stamped a second before it, committed after that run
+
+    third = run_pipeline(settings)
+
+    assert third.status == "succeeded"
+    products = _silver(settings, "products").set_index("product_id")
+    assert products.loc[product, "unit_price"] == 60
+    levels = _silver(settings, "stock_levels").set_index(["product_id", "location_id"])
+    assert levels.loc[tuple(stock), "reserved"] == 2
+    with duckdb.connect(str(settings.warehouse_path), read_only=True) as warehouse:
+        versions = warehouse.execute(
+            "SELECT unit_price, valid_from, valid_to, is_current FROM dim_product "
+            "WHERE product_id = ? ORDER BY version",
+            (product,),
+        ).fetchall()
+    assert [(float(v[0]), v[3]) for v in versions[-2:]] == [(50.0, False), (60.0, True)]
+    assert all(v[1] <= v[2] for v in versions)  # no version ends before it begins
+    assert all(a[2] == b[1] for a, b in pairwise(versions))
+    rebuilt = settings_for(tmp_path / "rebuilt", store)
+    run_pipeline(rebuilt, full=True)
+    for table in ("products", "stock_levels"):
+        pd.testing.assert_frame_equal(_silver(settings, table), _silver(rebuilt, table))
 
 
 def test_keys_entering_and_leaving_quarantine_merge_like_a_rebuild(

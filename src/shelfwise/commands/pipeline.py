@@ -44,6 +44,7 @@ class RichProgress:
     def __init__(self, progress: Progress) -> None:
         self.progress = progress
         self.task = progress.add_task("starting", total=None)
+        self.errors_shown: set[str] = set()  # steps whose error is printed above the bar
 
     def begin(self, total_steps: int) -> None:
         self.progress.update(self.task, total=total_steps)
@@ -55,6 +56,7 @@ class RichProgress:
         self.progress.advance(self.task)
         if step.status == "failed":
             self.progress.console.print(f"[red]✗ {step.name}[/] {step.error}")
+            self.errors_shown.add(step.name)
 
 
 def _options() -> PipelineSettings:
@@ -89,10 +91,13 @@ def run_with_progress(
         MofNCompleteColumn(),
         TimeElapsedColumn(),
     )
+    shown: set[str] = set()
     try:
         with Progress(*columns, console=console, transient=True) as bar:
+            progress = RichProgress(bar)
+            shown = progress.errors_shown
             return run_pipeline(
-                current, full=full, engine=engine, progress=RichProgress(bar), options=options
+                current, full=full, engine=engine, progress=progress, options=options
             )
     except PipelineFailed as exc:
         kept = (
@@ -101,11 +106,24 @@ def run_with_progress(
             else "No warehouse was published"
         )
         raise fail(
-            f"pipeline run {exc.summary.run_id} failed: {exc}\n"
+            f"pipeline run {exc.summary.run_id} failed: {_unless_shown(exc.summary, shown)}\n"
             f"{kept}; see `shelfwise pipeline status`."
         ) from exc
     except (PipelineBusy, PipelineSetupError) as exc:
         raise fail(str(exc)) from exc
+
+
+def _unless_shown(run: RunSummary, shown: set[str]) -> str:
+    """The run's error, or only the step's name where its error is printed above already."""
+    failed = next(
+        (
+            s.name
+            for s in run.steps
+            if s.name in shown and (run.error or "").startswith(f"step {s.name!r} failed:")
+        ),
+        None,
+    )
+    return f"at step {failed!r} (its error is above)" if failed else str(run.error)
 
 
 @pipeline_app.command("run")
@@ -139,9 +157,15 @@ def status(
     """Recent runs: status, duration, rows read/written/quarantined, errors, latest steps.
 
     The table shows the steps of the latest run; --format json has every run's steps."""
-    from shelfwise.pipeline import recent_runs
+    from shelfwise.pipeline import PipelineSetupError, recent_runs
+    from shelfwise.pipeline.preflight import check_home
 
-    runs = recent_runs(settings(), limit)
+    current = settings()
+    try:  # (a home that is a file would otherwise read as one without runs)
+        check_home(current.home, writing=False)
+    except PipelineSetupError as exc:
+        raise fail(str(exc)) from exc
+    runs = recent_runs(current, limit)
     if fmt is OutputFormat.JSON:
         typer.echo(json.dumps([r.as_dict() for r in runs], indent=2, default=str))
         return
@@ -182,7 +206,7 @@ def _print_runs(runs: list[RunSummary]) -> None:
         )
         console.print(
             Padding(
-                f"{r.engine}, {'full' if r.full else 'changes'}: rows read {r.rows_read:,}, "
+                f"{r.engine}, {_kind(r)}: rows read {r.rows_read:,}, "
                 f"written {r.rows_written:,}, quarantined {r.rows_quarantined:,}",
                 (0, 0, 0, 2),
             ),
@@ -190,6 +214,17 @@ def _print_runs(runs: list[RunSummary]) -> None:
         )
         if r.error:
             console.print(Padding(f"[red]error:[/] {r.error}", (0, 0, 0, 2)), highlight=False)
+
+
+def _kind(run: RunSummary) -> str:
+    """`full` when asked for (`--full`); a run that found no lake loads every table in full
+    too, and is named for it."""
+    if run.full:
+        return "full"
+    extracts = [s for s in run.steps if s.name.startswith("extract ")]
+    if extracts and all(s.detail.get("since") == "full load" for s in extracts):
+        return "first load"
+    return "changes"
 
 
 def _print_steps(run: RunSummary) -> None:

@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from sqlalchemy import Column, Table
 
 WATERMARK = "updated_at"
+EXTRACTED_AT = "_extracted_at"  # bronze: when the run that appended a row started (UTC)
 # Bronze: the text of the values that did not fit their column's type, as a JSON object.
 UNTYPED = "_untyped"
 

@@ -31,13 +31,18 @@ from datetime import datetime, timedelta
 
 import duckdb
 
-from shelfwise.pipeline.catalog import UNTYPED, WATERMARK, SourceColumn, SourceTable
+from shelfwise.pipeline.catalog import (
+    EXTRACTED_AT,
+    UNTYPED,
+    WATERMARK,
+    SourceColumn,
+    SourceTable,
+)
 from shelfwise.pipeline.duckdb_support import connect, quote, source_query
 from shelfwise.pipeline.lake import Lake
 
 BATCH_ROWS = 122_880  # DuckDB's row-group size: batches stream without re-chunking
 TIMESTAMP_FORMAT = "%Y-%m-%d %H:%M:%S.%f"  # how SQLAlchemy stores timestamps in SQLite
-EXTRACTED_AT = "_extracted_at"  # when the run that appended a bronze row started (UTC)
 
 
 @dataclass(frozen=True)

@@ -20,13 +20,15 @@ class PipelineSetupError(ValueError):
 
 def check_setup(settings: Settings) -> None:
     """Raise `PipelineSetupError` for a home, store or warehouse setting that cannot work."""
-    _check_home(settings.home)
+    check_home(settings.home)
     _check_store(settings.resolved_database_url)
     if settings.warehouse_url:
         _check_warehouse(settings.warehouse_url)
 
 
-def _check_home(home: Path) -> None:
+def check_home(home: Path, *, writing: bool = True) -> None:
+    """A home that is a file (or under one) cannot hold a lake or a run log; with `writing`,
+    one that cannot be written is refused too. (`pipeline status` only reads.)"""
     existing = next((p for p in (home, *home.parents) if p.exists()), None)
     if existing is None:
         return
@@ -34,7 +36,7 @@ def _check_home(home: Path) -> None:
         raise PipelineSetupError(
             f"SHELFWISE_HOME={str(home)!r}: {str(existing)!r} is a file, not a folder"
         )
-    if not os.access(existing, os.W_OK | os.X_OK):
+    if writing and not os.access(existing, os.W_OK | os.X_OK):
         raise PipelineSetupError(
             f"SHELFWISE_HOME={str(home)!r}: cannot write to {str(existing)!r} "
             "(the lake, the warehouse and the run log go there)"

@@ -21,13 +21,21 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from shelfwise.pipeline.catalog import UNTYPED, WATERMARK, SourceColumn, SourceTable
+from shelfwise.pipeline.catalog import (
+    EXTRACTED_AT,
+    UNTYPED,
+    WATERMARK,
+    SourceColumn,
+    SourceTable,
+)
 from shelfwise.pipeline.engines.base import Dialect, Engine
 
 EMAIL_PATTERN = "[^@ ]+@[^@ ]+[.][^@ ]+"
 EARLIEST = "1990-01-01"
 HISTORY_TABLES = ("products",)
 QUARANTINE = "quarantine"
+SEEN = "_seen"  # when the run that extracted a version started (see `silver_sql`)
+LATEST_FIRST = f"{SEEN} DESC, {WATERMARK} DESC NULLS LAST"
 
 
 @dataclass(frozen=True)
@@ -143,14 +151,18 @@ def raw_key(table: SourceTable, dialect: Dialect) -> str:
     return " || ',' || ".join(parts)
 
 
-def typed_sql(table: SourceTable, dialect: Dialect, source: str | None = None) -> str:
-    """Bronze rows with warehouse names and types, plus their key as text and any cast error.
+def typed_sql(
+    table: SourceTable, dialect: Dialect, source: str | None = None, *, seen: bool = False
+) -> str:
+    """Bronze rows with warehouse names and types, plus their key as text and any cast error
+    (and with `seen`, when the run that extracted them started, as `_seen`).
     (Bronze already holds the catalog's types: the casts keep engines that read a type in
     their own flavour, Spark's timestamps, to the catalog's.)"""
     columns = ", ".join(_typed(c) for c in table.columns)
+    extracted = f", CAST({EXTRACTED_AT} AS TIMESTAMP) AS {SEEN}" if seen else ""
     return (
         f"SELECT {columns}, {raw_key(table, dialect)} AS _record_key, "
-        f"{_cast_error(table, dialect)} AS _cast_error FROM {source or table.raw}"
+        f"{_cast_error(table, dialect)} AS _cast_error{extracted} FROM {source or table.raw}"
     )
 
 
@@ -258,7 +270,16 @@ def silver_sql(
     """Every latest version of every key (of `source`, default all of bronze), with
     `_rule`/`_reason` set when it must be quarantined. `unique_keys`: no two rows share a key
     (`bronze_keys`), so each row is its key's latest and only version. `every_version`: each
-    distinct version judged by the same rules (for a history)."""
+    distinct version judged by the same rules (for a history).
+
+    The latest version is the one the latest extraction saw (`LATEST_FIRST`), not the one
+    with the newest `updated_at`: a writer stamps a row before it commits, so a version can
+    carry an older stamp than the one it replaced (a CSV import stamped as it began and
+    committed over a price change made meanwhile; two orders waiting on one stock row's lock).
+    Each extraction reads one committed state of the store, so what a later one saw replaced
+    what an earlier one saw; the stamp decides only between versions of the same extraction.
+    (Versions with one stamp and different values stay a conflicting duplicate: a writer
+    that changes a row without stamping it, which an incremental run may miss.)"""
     key = ", ".join(table.key)
     key_missing = " OR ".join(f"{k} IS NULL" for k in table.key)
     joins = []
@@ -294,11 +315,15 @@ def silver_sql(
     rule = " ".join(f"WHEN {r.broken} THEN '{r.name}'" for r in rules)
     reason = " ".join(f"WHEN {r.broken} THEN {r.reason}" for r in rules)
     partition = f"PARTITION BY {key}"
-    ranked = f"""versions AS (SELECT DISTINCT * FROM typed),
+    # A version is told apart by its values. Bronze holds it once (rows read again are
+    # dropped on extraction), else its latest extraction counts.
+    version = ", ".join([*(c.name for c in table.columns), "_record_key", "_cast_error"])
+    versions = f"SELECT {version}, MAX({SEEN}) AS {SEEN} FROM typed GROUP BY {version}"
+    ranked = f"""versions AS ({versions}),
 ranked AS (
   SELECT v.*,
     CASE WHEN {key_missing} THEN 1
-         ELSE ROW_NUMBER() OVER ({partition} ORDER BY {WATERMARK} DESC NULLS LAST) END AS _rn,
+         ELSE ROW_NUMBER() OVER ({partition} ORDER BY {LATEST_FIRST}) END AS _rn,
     CASE WHEN {key_missing} THEN 1
          ELSE COUNT(*) OVER ({partition}, {WATERMARK}) END AS _versions_at_latest
   FROM versions v
@@ -309,7 +334,7 @@ ranked AS (
             "CAST(1 AS BIGINT) AS _versions_at_latest FROM typed v)"
         )
     return f"""
-WITH typed AS ({typed_sql(table, dialect, source)}),
+WITH typed AS ({typed_sql(table, dialect, source, seen=True)}),
 {ranked},
 latest AS (SELECT * FROM ranked {"" if every_version else "WHERE _rn = 1"})
 SELECT l.*, CASE {rule} END AS _rule, CASE {reason} END AS _reason
@@ -327,14 +352,36 @@ def _entity_of(table: str) -> str:
 def history_sql(table: SourceTable, dialect: Dialect, now: datetime) -> str:
     """Every distinct version of each kept key that passes the rules, judged as a latest version
     would be (for type-2 dimensions: a price of -5 fixed a day later must not become a
-    version of its own)."""
-    key = " AND ".join(f"h.{k} = s.{k}" for k in table.key)
+    version of its own), in the order the extractions saw them (see `silver_sql`).
+
+    A version stamped before the one it replaced gets the stamp just after it (a microsecond
+    per version), so that `updated_at` orders a key's versions as they replaced each other
+    and the last one is the current row of `stg_<table>`: the replaced version's validity
+    then ends as it began, as nothing tells when the store committed its successor."""
+    key = ", ".join(table.key)
+    on_key = " AND ".join(f"h.{k} = s.{k}" for k in table.key)
     columns = ", ".join(f"h.{c.name}" for c in table.columns)
+    stamped = ", ".join(
+        f"{dialect.from_micros('_stamp + _n')} AS {WATERMARK}" if c.name == WATERMARK else c.name
+        for c in table.columns
+    )
     return f"""
-SELECT DISTINCT {columns}
-FROM ({silver_sql(table, dialect, now, every_version=True)}) h
-JOIN {table.staged} s ON {key}
-WHERE h._rule IS NULL AND h.{WATERMARK} IS NOT NULL
+WITH kept AS (
+  SELECT {columns}, h.{SEEN}
+  FROM ({silver_sql(table, dialect, now, every_version=True)}) h
+  JOIN {table.staged} s ON {on_key}
+  WHERE h._rule IS NULL AND h.{WATERMARK} IS NOT NULL
+),
+ordered AS (
+  SELECT k.*, ROW_NUMBER() OVER (PARTITION BY {key} ORDER BY {SEEN}, {WATERMARK}) AS _n
+  FROM kept k
+),
+running AS (
+  SELECT o.*, MAX({dialect.micros(WATERMARK)} - _n) OVER (
+    PARTITION BY {key} ORDER BY _n ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS _stamp
+  FROM ordered o
+)
+SELECT {stamped} FROM running
 """
 
 

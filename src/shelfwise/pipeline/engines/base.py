@@ -39,6 +39,8 @@ class Dialect:
     full_match: Callable[[str, str], str]  # (text, regex without backslashes) -> boolean
     day_series: Callable[[str, str], str]  # (first, last) -> one output row per day (select list)
     json_text: Callable[[str, str], str]  # (JSON object text, field) -> the field's text
+    micros: Callable[[str], str]  # (timestamp) -> microseconds since 1970 (BIGINT)
+    from_micros: Callable[[str], str]  # (microseconds since 1970) -> timestamp
     day_bitmap: DayBitmap | None = None  # None where the engine has no such spelling
 
 

@@ -31,6 +31,8 @@ DUCKDB_DIALECT = Dialect(
         f"CAST({last} AS DATE)) + 1)) AS INTEGER)"
     ),
     json_text=lambda document, field: f"json_extract_string({document}, '$.{field}')",
+    micros=lambda stamp: f"epoch_us({stamp})",
+    from_micros=lambda micros: f"make_timestamp({micros})",
     # the days of a block of 63 as the bits of one BIGINT (all but its sign): a fixed-size
     # state per group instead of a row per key in a hash
     day_bitmap=DayBitmap(

@@ -36,6 +36,9 @@ SPARK_DIALECT = Dialect(
     full_match=lambda text, pattern: f"({text} RLIKE '^(?:{pattern})\\\\z')",
     day_series=lambda first, last: f"explode(sequence({first}, {last}))",
     json_text=lambda document, field: f"get_json_object({document}, '$.{field}')",
+    # (timestamps without a zone, read as UTC: the session's zone, see SEMANTICS)
+    micros=lambda stamp: f"unix_micros(CAST({stamp} AS TIMESTAMP_LTZ))",
+    from_micros=lambda micros: f"CAST(timestamp_micros({micros}) AS TIMESTAMP_NTZ)",
     day_bitmap=DayBitmap(
         offset=lambda day, first: f"datediff({day}, DATE '{first}')",
         distinct=lambda bit: f"bit_count(bit_or(shiftleft(CAST(1 AS BIGINT), {bit})))",
