@@ -66,8 +66,9 @@ def test_status_shows_the_error_of_the_step_that_failed(
     assert failed.exit_code == 1
     said = " ".join(failed.output.split())
     assert "No warehouse was published" in said, failed.output
-    # the step's error once, on its line; the closing message points at it
-    assert said.count("port 9") == 1 and "at step 'publish' (its error is above)" in said, said
+    # the step's line says it failed; its error once, in the closing message on stderr
+    assert "✗ publish failed" in failed.stdout and "port 9" not in failed.stdout, failed.stdout
+    assert said.count("port 9") == 1 and "step 'publish' failed" in failed.stderr, said
 
     shown = CliRunner().invoke(app, ["pipeline", "status"])
 

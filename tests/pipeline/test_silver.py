@@ -15,12 +15,14 @@ from shelfwise.pipeline.engines.base import Engine
 from shelfwise.pipeline.settings import PipelineSettings
 from shelfwise.pipeline.silver import (
     bronze_keys,
+    history_sql,
     latest_plausible_date,
     records_sql,
     silver_sql,
 )
 
 CATEGORIES = source_table("categories")
+PRODUCTS = source_table("products")
 NOW = datetime(2024, 6, 1, tzinfo=UTC)
 STAMP = "CAST('2024-03-01 10:00:00' AS TIMESTAMP)"
 EXTRACTED = "CAST('2024-03-05 06:00:00' AS TIMESTAMP)"
@@ -159,3 +161,60 @@ def test_the_version_a_later_extraction_saw_is_the_latest_whatever_its_stamp(
         (2, "Toys", None, None),
         (3, "Tools", None, None),
     ]
+
+
+def _product_versions(rows: list[tuple[int, str, str]]) -> str:
+    """`raw_products` rows of product 1 given as (price, updated_at, _extracted_at)."""
+    values = ", ".join(f"({price}, TIMESTAMP '{u}', TIMESTAMP '{e}')" for price, u, e in rows)
+    return (
+        "SELECT CAST(1 AS BIGINT) AS id, 'SKU-1' AS sku, 'Kettle' AS name, "
+        "CAST(NULL AS STRING) AS description, CAST(1 AS BIGINT) AS sub_category_id, "
+        "CAST(NULL AS STRING) AS brand, CAST(price AS DECIMAL(12,2)) AS unit_price, "
+        "CAST(NULL AS DECIMAL(12,2)) AS unit_cost, CAST(NULL AS STRING) AS size, "
+        "TRUE AS active, CAST(NULL AS DATE) AS launched_on, CAST(NULL AS DATE) AS retired_on, "
+        "TIMESTAMP '2024-01-01' AS created_at, u AS updated_at, "
+        "CAST(NULL AS STRING) AS _untyped, e AS _extracted_at "
+        f"FROM (VALUES {values}) t(price, u, e)"
+    )
+
+
+@pytest.mark.parametrize(
+    ("stamps", "history"),
+    [
+        (
+            ["03-01 10:00:00", "03-02 10:00:00", "03-03 10:00:00"],
+            ["03-01 10:00:00", "03-02 10:00:00", "03-03 10:00:00"],
+        ),
+        (
+            ["03-01 10:00:00", "03-01 09:00:00", "03-03 10:00:00"],
+            ["03-01 10:00:00", "03-01 10:00:00.000001", "03-03 10:00:00"],
+        ),
+        (
+            ["03-01 10:00:00", "03-01 09:00:00", "03-01 08:00:00"],
+            ["03-01 10:00:00", "03-01 10:00:00.000001", "03-01 10:00:00.000002"],
+        ),
+    ],
+    ids=["in order", "one before its predecessor", "two in a row"],
+)
+def test_the_history_keeps_stamps_in_order_and_follows_a_late_stamp_by_a_microsecond(
+    engine: Engine, stamps: list[str], history: list[str]
+) -> None:
+    """Three versions of a price, each extracted by its own run: the history orders them as
+    the runs saw them, and its stamps rise with that order (see `history_sql`)."""
+    runs = ["2024-03-05 06:00:00", "2024-03-06 06:00:00", "2024-03-07 06:00:00"]
+    rows = [
+        (10 + i, f"2024-{stamp}", run)
+        for i, (stamp, run) in enumerate(zip(stamps, runs, strict=True))
+    ]
+    engine.materialize("raw_products", _product_versions(rows))
+    engine.materialize("stg_sub_categories", "SELECT CAST(1 AS BIGINT) AS sub_category_id")
+    engine.materialize(
+        "stg_products",
+        f"SELECT * FROM ({silver_sql(PRODUCTS, engine.dialect, NOW)}) c WHERE _rule IS NULL",
+    )
+    kept = engine.rows(
+        f"SELECT CAST(unit_price AS INTEGER), updated_at FROM "
+        f"({history_sql(PRODUCTS, engine.dialect, NOW)}) h ORDER BY updated_at"
+    )
+    assert kept == [(10 + i, datetime.fromisoformat(f"2024-{h}")) for i, h in enumerate(history)]
+    assert engine.rows("SELECT CAST(unit_price AS INTEGER) FROM stg_products") == [(12,)]

@@ -101,8 +101,9 @@ def test_a_version_stamped_before_the_one_it_replaced_is_current(
 ) -> None:
     """Stamps out of commit order (see `silver_sql`): a CSV import stamped as it began commits
     over a price change made meanwhile; an order stamps a stock row before it waits for the
-    row's lock. Silver and the product dimension once kept the newer stamp as current."""
-    run_pipeline(settings)
+    row's lock. Silver and the product dimension once kept the newer stamp as current. (Stock
+    levels are merged, products rebuilt with their history: both paths rank versions.)"""
+    run_pipeline(settings, options=ALWAYS_MERGE)
     with closing(_raw(store)) as con, con:
         product = con.execute("SELECT MIN(id) FROM products").fetchone()[0]
         stock = con.execute(
@@ -124,12 +125,13 @@ def test_a_version_stamped_before_the_one_it_replaced_is_current(
             )
 
     write(50, 1, STAMP)  # the price change, seen by the next run
-    run_pipeline(settings)
+    run_pipeline(settings, options=ALWAYS_MERGE)
     write(60, 2, earlier)  # the import, stamped a second before it, committed after that run
 
-    third = run_pipeline(settings)
+    third = run_pipeline(settings, options=ALWAYS_MERGE)
 
     assert third.status == "succeeded"
+    assert _modes(third)["stock_levels"] == "merge" and _modes(third)["products"] == "full"
     products = _silver(settings, "products").set_index("product_id")
     assert products.loc[product, "unit_price"] == 60
     levels = _silver(settings, "stock_levels").set_index(["product_id", "location_id"])
@@ -141,7 +143,9 @@ def test_a_version_stamped_before_the_one_it_replaced_is_current(
             (product,),
         ).fetchall()
     assert [(float(v[0]), v[3]) for v in versions[-2:]] == [(50.0, False), (60.0, True)]
-    assert all(v[1] <= v[2] for v in versions)  # no version ends before it begins
+    # the import follows the price change a microsecond after it, not a second before it
+    stamped = datetime.fromisoformat(STAMP)
+    assert [v[1] for v in versions[-2:]] == [stamped, stamped + timedelta(microseconds=1)]
     assert all(a[2] == b[1] for a, b in pairwise(versions))
     rebuilt = settings_for(tmp_path / "rebuilt", store)
     run_pipeline(rebuilt, full=True)

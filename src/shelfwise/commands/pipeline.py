@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 import typer
 from rich import box
+from rich.markup import escape
 from rich.padding import Padding
 from rich.progress import (
     BarColumn,
@@ -20,7 +21,15 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from shelfwise.commands.common import FormatOption, OutputFormat, console, emit_rows, fail, settings
+from shelfwise.commands.common import (
+    FormatOption,
+    OutputFormat,
+    console,
+    emit_rows,
+    err_console,
+    fail,
+    settings,
+)
 
 if TYPE_CHECKING:  # the pipeline pulls in DuckDB and Arrow: imported when a command runs
     from shelfwise.config import Settings
@@ -44,7 +53,6 @@ class RichProgress:
     def __init__(self, progress: Progress) -> None:
         self.progress = progress
         self.task = progress.add_task("starting", total=None)
-        self.errors_shown: set[str] = set()  # steps whose error is printed above the bar
 
     def begin(self, total_steps: int) -> None:
         self.progress.update(self.task, total=total_steps)
@@ -54,9 +62,8 @@ class RichProgress:
 
     def step_finished(self, step: StepSummary) -> None:
         self.progress.advance(self.task)
-        if step.status == "failed":
-            self.progress.console.print(f"[red]✗ {step.name}[/] {step.error}")
-            self.errors_shown.add(step.name)
+        if step.status == "failed":  # (its error closes the run's output, on stderr)
+            self.progress.console.print(f"[red]✗ {escape(step.name)} failed[/]")
 
 
 def _options() -> PipelineSettings:
@@ -73,7 +80,7 @@ def _options() -> PipelineSettings:
             f"{error['msg'].removeprefix('Value error, ')}"
             for error in exc.errors()
         )
-        raise fail(f"bad pipeline setting: {problems}") from exc
+        raise fail(f"bad pipeline setting: {escape(problems)}") from exc
 
 
 def run_with_progress(
@@ -91,13 +98,10 @@ def run_with_progress(
         MofNCompleteColumn(),
         TimeElapsedColumn(),
     )
-    shown: set[str] = set()
     try:
         with Progress(*columns, console=console, transient=True) as bar:
-            progress = RichProgress(bar)
-            shown = progress.errors_shown
-            return run_pipeline(
-                current, full=full, engine=engine, progress=progress, options=options
+            summary = run_pipeline(
+                current, full=full, engine=engine, progress=RichProgress(bar), options=options
             )
     except PipelineFailed as exc:
         kept = (
@@ -106,24 +110,27 @@ def run_with_progress(
             else "No warehouse was published"
         )
         raise fail(
-            f"pipeline run {exc.summary.run_id} failed: {_unless_shown(exc.summary, shown)}\n"
-            f"{kept}; see `shelfwise pipeline status`."
+            f"pipeline run {exc.summary.run_id} failed: {escape(str(exc.summary.error))}"
+            f"{_other_failures(exc.summary)}\n{kept}; see `shelfwise pipeline status`."
         ) from exc
     except (PipelineBusy, PipelineSetupError) as exc:
-        raise fail(str(exc)) from exc
+        raise fail(escape(str(exc))) from exc
+    for step in summary.steps:  # a step the run can do without (the lake's maintenance)
+        if step.status == "failed":
+            err_console.print(
+                f"[yellow]warning:[/] step {escape(step.name)!r} failed: {escape(str(step.error))}"
+            )
+    return summary
 
 
-def _unless_shown(run: RunSummary, shown: set[str]) -> str:
-    """The run's error, or only the step's name where its error is printed above already."""
-    failed = next(
-        (
-            s.name
-            for s in run.steps
-            if s.name in shown and (run.error or "").startswith(f"step {s.name!r} failed:")
-        ),
-        None,
+def _other_failures(run: RunSummary) -> str:
+    """The errors of failed steps other than the one the run's error names (steps running
+    side by side may fail together)."""
+    return "".join(
+        f"\n{escape(s.name)} failed too: {escape(str(s.error))}"
+        for s in run.steps
+        if s.status == "failed" and not (run.error or "").startswith(f"step {s.name!r} failed:")
     )
-    return f"at step {failed!r} (its error is above)" if failed else str(run.error)
 
 
 @pipeline_app.command("run")
@@ -164,7 +171,7 @@ def status(
     try:  # (a home that is a file would otherwise read as one without runs)
         check_home(current.home, writing=False)
     except PipelineSetupError as exc:
-        raise fail(str(exc)) from exc
+        raise fail(escape(str(exc))) from exc
     runs = recent_runs(current, limit)
     if fmt is OutputFormat.JSON:
         typer.echo(json.dumps([r.as_dict() for r in runs], indent=2, default=str))
@@ -213,7 +220,9 @@ def _print_runs(runs: list[RunSummary]) -> None:
             highlight=False,
         )
         if r.error:
-            console.print(Padding(f"[red]error:[/] {r.error}", (0, 0, 0, 2)), highlight=False)
+            console.print(
+                Padding(f"[red]error:[/] {escape(r.error)}", (0, 0, 0, 2)), highlight=False
+            )
 
 
 def _kind(run: RunSummary) -> str:
@@ -262,7 +271,9 @@ def _print_steps(run: RunSummary) -> None:
     console.print(table)
     for s in run.steps:
         if s.error:
-            console.print(f"[red]{s.name} {s.status}:[/] {s.error}", highlight=False)
+            console.print(
+                f"[red]{escape(s.name)} {s.status}:[/] {escape(str(s.error))}", highlight=False
+            )
 
 
 def _how(step: StepSummary) -> str:
@@ -302,7 +313,7 @@ def maintain(
     try:
         result = maintain_pipeline_lake(settings(), _options(), retain_hours=retain_hours)
     except (PipelineBusy, MaintenanceFailed) as exc:
-        raise fail(str(exc)) from exc
+        raise fail(escape(str(exc))) from exc
     console.print(
         f"[green]lake maintained[/]: {result.tables} tables, {result.files_compacted} small "
         f"files compacted, {result.files_removed} unused files deleted"

@@ -272,14 +272,17 @@ def silver_sql(
     (`bronze_keys`), so each row is its key's latest and only version. `every_version`: each
     distinct version judged by the same rules (for a history).
 
-    The latest version is the one the latest extraction saw (`LATEST_FIRST`), not the one
-    with the newest `updated_at`: a writer stamps a row before it commits, so a version can
-    carry an older stamp than the one it replaced (a CSV import stamped as it began and
+    The latest version is the one first extracted by the latest run (`LATEST_FIRST`), not the
+    one with the newest `updated_at`: a writer stamps a row before it commits, so a version
+    can carry an older stamp than the one it replaced (a CSV import stamped as it began and
     committed over a price change made meanwhile; two orders waiting on one stock row's lock).
-    Each extraction reads one committed state of the store, so what a later one saw replaced
-    what an earlier one saw; the stamp decides only between versions of the same extraction.
-    (Versions with one stamp and different values stay a conflicting duplicate: a writer
-    that changes a row without stamping it, which an incremental run may miss.)"""
+    Each extraction reads one committed state of the store, so what a later one read replaced
+    what an earlier one read; the stamp decides only between versions of one extraction.
+    Extraction keeps a version once (a row read again, unchanged, is dropped), so a row put
+    back exactly as it was before its last change, stamp and all, is not seen again.
+    Two different versions of a key with one stamp, from any runs, stay a conflicting
+    duplicate: a writer changed the row without stamping it (or stamped it with an older
+    version's stamp), which an incremental run may miss altogether."""
     key = ", ".join(table.key)
     key_missing = " OR ".join(f"{k} IS NULL" for k in table.key)
     joins = []
@@ -315,8 +318,8 @@ def silver_sql(
     rule = " ".join(f"WHEN {r.broken} THEN '{r.name}'" for r in rules)
     reason = " ".join(f"WHEN {r.broken} THEN {r.reason}" for r in rules)
     partition = f"PARTITION BY {key}"
-    # A version is told apart by its values. Bronze holds it once (rows read again are
-    # dropped on extraction), else its latest extraction counts.
+    # A version is told apart by its values; `_seen`: the run that extracted it (bronze holds
+    # a version once; should it hold it twice, the later run counts).
     version = ", ".join([*(c.name for c in table.columns), "_record_key", "_cast_error"])
     versions = f"SELECT {version}, MAX({SEEN}) AS {SEEN} FROM typed GROUP BY {version}"
     ranked = f"""versions AS ({versions}),
