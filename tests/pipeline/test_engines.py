@@ -26,6 +26,7 @@ from tests.pipeline.conftest import settings_for
 from tests.pipeline.helpers import assert_same_gold, column_types, gold_frames
 from tests.pipeline.test_quarantine import _inject_bad_rows
 from tests.pipeline.test_run import _add_orders
+from tests.pipeline.test_silver import HISTORY_CASES, assert_history
 from tests.pipeline.test_silver_merge import ALWAYS_MERGE, _quarantine
 
 
@@ -109,6 +110,17 @@ def test_both_engines_count_a_timestamp_s_microseconds_alike(spark: object) -> N
             ).first()
             expected = (micros, moment + timedelta(microseconds=1))
             assert on_spark is not None and on_duckdb == tuple(on_spark) == expected, stamp
+
+
+@pytest.mark.spark
+def test_spark_orders_the_product_history_as_duckdb_does(spark: object, tmp_path: Path) -> None:
+    """The cases `test_silver.py` runs on DuckDB, on Spark (its timestamps have no zone)."""
+    engine = open_engine("spark", str(tmp_path / "lake"), PipelineSettings())
+    try:
+        for stamps, history in HISTORY_CASES.values():
+            assert_history(engine, stamps, history)
+    finally:
+        engine.close()
 
 
 @pytest.mark.spark

@@ -178,27 +178,30 @@ def _product_versions(rows: list[tuple[int, str, str]]) -> str:
     )
 
 
-@pytest.mark.parametrize(
-    ("stamps", "history"),
-    [
-        (
-            ["03-01 10:00:00", "03-02 10:00:00", "03-03 10:00:00"],
-            ["03-01 10:00:00", "03-02 10:00:00", "03-03 10:00:00"],
-        ),
-        (
-            ["03-01 10:00:00", "03-01 09:00:00", "03-03 10:00:00"],
-            ["03-01 10:00:00", "03-01 10:00:00.000001", "03-03 10:00:00"],
-        ),
-        (
-            ["03-01 10:00:00", "03-01 09:00:00", "03-01 08:00:00"],
-            ["03-01 10:00:00", "03-01 10:00:00.000001", "03-01 10:00:00.000002"],
-        ),
-    ],
-    ids=["in order", "one before its predecessor", "two in a row"],
-)
+HISTORY_CASES = {
+    "in order": (
+        ["03-01 10:00:00", "03-02 10:00:00", "03-03 10:00:00"],
+        ["03-01 10:00:00", "03-02 10:00:00", "03-03 10:00:00"],
+    ),
+    "one before its predecessor": (
+        ["03-01 10:00:00", "03-01 09:00:00", "03-03 10:00:00"],
+        ["03-01 10:00:00", "03-01 10:00:00.000001", "03-03 10:00:00"],
+    ),
+    "two in a row": (
+        ["03-01 10:00:00", "03-01 09:00:00", "03-01 08:00:00"],
+        ["03-01 10:00:00", "03-01 10:00:00.000001", "03-01 10:00:00.000002"],
+    ),
+}
+
+
+@pytest.mark.parametrize("case", HISTORY_CASES)
 def test_the_history_keeps_stamps_in_order_and_follows_a_late_stamp_by_a_microsecond(
-    engine: Engine, stamps: list[str], history: list[str]
+    engine: Engine, case: str
 ) -> None:
+    assert_history(engine, *HISTORY_CASES[case])
+
+
+def assert_history(engine: Engine, stamps: list[str], history: list[str]) -> None:
     """Three versions of a price, each extracted by its own run: the history orders them as
     the runs saw them, and its stamps rise with that order (see `history_sql`)."""
     runs = ["2024-03-05 06:00:00", "2024-03-06 06:00:00", "2024-03-07 06:00:00"]
@@ -216,5 +219,8 @@ def test_the_history_keeps_stamps_in_order_and_follows_a_late_stamp_by_a_microse
         f"SELECT CAST(unit_price AS INTEGER), updated_at FROM "
         f"({history_sql(PRODUCTS, engine.dialect, NOW)}) h ORDER BY updated_at"
     )
-    assert kept == [(10 + i, datetime.fromisoformat(f"2024-{h}")) for i, h in enumerate(history)]
-    assert engine.rows("SELECT CAST(unit_price AS INTEGER) FROM stg_products") == [(12,)]
+    assert [tuple(row) for row in kept] == [
+        (10 + i, datetime.fromisoformat(f"2024-{h}")) for i, h in enumerate(history)
+    ]
+    current = engine.rows("SELECT CAST(unit_price AS INTEGER) FROM stg_products")
+    assert [tuple(row) for row in current] == [(12,)]
