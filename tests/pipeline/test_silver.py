@@ -191,6 +191,12 @@ HISTORY_CASES = {
         ["03-01 10:00:00", "03-01 09:00:00", "03-01 08:00:00"],
         ["03-01 10:00:00", "03-01 10:00:00.000001", "03-01 10:00:00.000002"],
     ),
+    # stamped ahead of the clock, then corrected: capped at the start of the run that read
+    # the correction (03-07 06:00), not left to push the correction out to December
+    "a clock running ahead": (
+        ["03-01 10:00:00", "12-31 00:00:00", "03-06 12:00:00"],
+        ["03-01 10:00:00", "03-07 06:00:00", "03-07 06:00:00.000001"],
+    ),
 }
 
 

@@ -110,7 +110,9 @@ def test_a_version_stamped_before_the_one_it_replaced_is_current(
             "SELECT product_id, location_id FROM stock_levels WHERE on_hand >= 2 "
             "ORDER BY product_id, location_id LIMIT 1"
         ).fetchone()
-    earlier = f"{datetime.fromisoformat(STAMP) - timedelta(seconds=1):%Y-%m-%d %H:%M:%S.%f}"
+    # (stamps of the real clock: one ahead of it is capped, see `history_sql`)
+    now = datetime.now(UTC).replace(tzinfo=None)
+    stamp, earlier = (f"{now - timedelta(seconds=s):%Y-%m-%d %H:%M:%S.%f}" for s in (0, 1))
 
     def write(price: int, reserved: int, stamp: str) -> None:
         with closing(_raw(store)) as con, con:
@@ -124,7 +126,7 @@ def test_a_version_stamped_before_the_one_it_replaced_is_current(
                 (reserved, stamp, *stock),
             )
 
-    write(50, 1, STAMP)  # the price change, seen by the next run
+    write(50, 1, stamp)  # the price change, seen by the next run
     run_pipeline(settings, options=ALWAYS_MERGE)
     write(60, 2, earlier)  # the import, stamped a second before it, committed after that run
 
@@ -144,7 +146,7 @@ def test_a_version_stamped_before_the_one_it_replaced_is_current(
         ).fetchall()
     assert [(float(v[0]), v[3]) for v in versions[-2:]] == [(50.0, False), (60.0, True)]
     # the import follows the price change a microsecond after it, not a second before it
-    stamped = datetime.fromisoformat(STAMP)
+    stamped = datetime.fromisoformat(stamp)
     assert [v[1] for v in versions[-2:]] == [stamped, stamped + timedelta(microseconds=1)]
     assert all(a[2] == b[1] for a, b in pairwise(versions))
     rebuilt = settings_for(tmp_path / "rebuilt", store)

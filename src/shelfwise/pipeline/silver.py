@@ -359,11 +359,17 @@ def history_sql(table: SourceTable, dialect: Dialect, now: datetime) -> str:
 
     A version stamped before the one it replaced gets the stamp just after it (a microsecond
     per version), so that `updated_at` orders a key's versions as they replaced each other
-    and the last one is the current row of `stg_<table>`: the replaced version's validity
-    then ends as it began, as nothing tells when the store committed its successor."""
+    and the last one is the current row of `stg_<table>` (the replaced version's validity
+    then ends as it began). A replaced version's stamp is at most the start of the run that
+    read its successor: it was read by an earlier run, so stamped before that one started,
+    and a later stamp is a clock running ahead (less than a year ahead passes the rules),
+    which would otherwise push every later version's validity, and the sales joined to it,
+    out to that stamp."""
     key = ", ".join(table.key)
     on_key = " AND ".join(f"h.{k} = s.{k}" for k in table.key)
     columns = ", ".join(f"h.{c.name}" for c in table.columns)
+    stamp, successor_seen = dialect.micros(WATERMARK), dialect.micros("_replaced_by_seen")
+    capped = f"LEAST({stamp}, COALESCE({successor_seen}, {stamp}))"
     stamped = ", ".join(
         f"{dialect.from_micros('_stamp + _n')} AS {WATERMARK}" if c.name == WATERMARK else c.name
         for c in table.columns
@@ -376,11 +382,13 @@ WITH kept AS (
   WHERE h._rule IS NULL AND h.{WATERMARK} IS NOT NULL
 ),
 ordered AS (
-  SELECT k.*, ROW_NUMBER() OVER (PARTITION BY {key} ORDER BY {SEEN}, {WATERMARK}) AS _n
+  SELECT k.*,
+    ROW_NUMBER() OVER (PARTITION BY {key} ORDER BY {SEEN}, {WATERMARK}) AS _n,
+    LEAD({SEEN}) OVER (PARTITION BY {key} ORDER BY {SEEN}, {WATERMARK}) AS _replaced_by_seen
   FROM kept k
 ),
 running AS (
-  SELECT o.*, MAX({dialect.micros(WATERMARK)} - _n) OVER (
+  SELECT o.*, MAX({capped} - _n) OVER (
     PARTITION BY {key} ORDER BY _n ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS _stamp
   FROM ordered o
 )
