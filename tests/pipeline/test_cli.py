@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -10,6 +11,7 @@ from typer.testing import CliRunner
 
 from shelfwise.cli import app
 from shelfwise.config import get_settings
+from shelfwise.pipeline.runlog import RunLog, RunSummary, StepSummary, runlog_path
 
 
 def test_run_then_status(cli_env: Path) -> None:
@@ -84,6 +86,31 @@ def test_status_shows_the_error_of_the_step_that_failed(
     stored = b"".join(path.read_bytes() for path in cli_env.glob("pipeline_runs.sqlite*"))
     for seen in (failed.output, shown.output, as_json, stored.decode("utf-8", "replace")):
         assert "s3cret-pw" not in seen
+
+
+def test_status_prints_an_error_as_it_was_written(cli_env: Path) -> None:
+    """Errors quote SQL and paths, where `[...]` is no markup: once it was read as markup, and
+    a `[/]` in an error stopped the status command."""
+    run = RunSummary(
+        run_id="20260101T000000-0badf00d",
+        engine="duckdb",
+        full=False,
+        status="running",
+        started_at=datetime.now(UTC),
+    )
+    log = RunLog(runlog_path(get_settings()))
+    log.start(run)
+    error = "Binder Error: column [bold]price[/] not found in [stg_products]"
+    run.steps.append(StepSummary(name="gold dim_product", status="failed", error=error))
+    log.step(run, run.steps[0])
+    run.status, run.error = "failed", f"step 'gold dim_product' failed: {error}"
+    run.finished_at = datetime.now(UTC)
+    log.finish(run)
+
+    shown = CliRunner().invoke(app, ["pipeline", "status"])
+
+    assert shown.exit_code == 0, shown.output
+    assert " ".join(error.split()) in " ".join(shown.output.split()), shown.output
 
 
 def test_status_before_any_run_says_so(cli_env: Path) -> None:
