@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from shelfwise.config import Settings, get_settings
@@ -51,7 +52,8 @@ def open_database(url: str | None = None) -> Iterator[Database]:
 
 
 def fail(message: str, code: int = 1) -> typer.Exit:
-    err_console.print(f"[bold red]error:[/] {message}")
+    """Print `message` as written (errors quote SQL and paths, whose `[...]` is no markup)."""
+    err_console.print(f"[bold red]error:[/] {escape(message)}")
     return typer.Exit(code)
 
 

@@ -80,7 +80,7 @@ def _options() -> PipelineSettings:
             f"{error['msg'].removeprefix('Value error, ')}"
             for error in exc.errors()
         )
-        raise fail(f"bad pipeline setting: {escape(problems)}") from exc
+        raise fail(f"bad pipeline setting: {problems}") from exc
 
 
 def run_with_progress(
@@ -110,11 +110,11 @@ def run_with_progress(
             else "No warehouse was published"
         )
         raise fail(
-            f"pipeline run {exc.summary.run_id} failed: {escape(str(exc.summary.error))}"
+            f"pipeline run {exc.summary.run_id} failed: {exc.summary.error}"
             f"{_other_failures(exc.summary)}\n{kept}; see `shelfwise pipeline status`."
         ) from exc
     except (PipelineBusy, PipelineSetupError) as exc:
-        raise fail(escape(str(exc))) from exc
+        raise fail(str(exc)) from exc
     for step in summary.steps:  # a step the run can do without (the lake's maintenance)
         if step.status == "failed":
             err_console.print(
@@ -127,7 +127,7 @@ def _other_failures(run: RunSummary) -> str:
     """The errors of failed steps other than the one the run's error names (steps running
     side by side may fail together)."""
     return "".join(
-        f"\n{escape(s.name)} failed too: {escape(str(s.error))}"
+        f"\n{s.name} failed too: {s.error}"
         for s in run.steps
         if s.status == "failed" and not (run.error or "").startswith(f"step {s.name!r} failed:")
     )
@@ -171,7 +171,7 @@ def status(
     try:  # (a home that is a file would otherwise read as one without runs)
         check_home(current.home, writing=False)
     except PipelineSetupError as exc:
-        raise fail(escape(str(exc))) from exc
+        raise fail(str(exc)) from exc
     runs = recent_runs(current, limit)
     if fmt is OutputFormat.JSON:
         typer.echo(json.dumps([r.as_dict() for r in runs], indent=2, default=str))
@@ -313,7 +313,7 @@ def maintain(
     try:
         result = maintain_pipeline_lake(settings(), _options(), retain_hours=retain_hours)
     except (PipelineBusy, MaintenanceFailed) as exc:
-        raise fail(escape(str(exc))) from exc
+        raise fail(str(exc)) from exc
     console.print(
         f"[green]lake maintained[/]: {result.tables} tables, {result.files_compacted} small "
         f"files compacted, {result.files_removed} unused files deleted"
