@@ -12,10 +12,14 @@ import pytest
 
 from shelfwise.config import Settings
 from shelfwise.pipeline import PipelineFailed, checks, run_pipeline
+from shelfwise.pipeline.gold import gold_table
 from shelfwise.pipeline.lake import DeltaLake
 from shelfwise.pipeline.publish import (
+    BUILDING,
     Published,
+    attach_build,
     attach_copy,
+    build_aside,
     copy_current,
     previous_path,
     publish_warehouse,
@@ -35,6 +39,19 @@ def _rows(days: list[int], value: int) -> pa.RecordBatchReader:
         }
     )
     return table.to_reader()
+
+
+def _storage(con: duckdb.DuckDBPyConnection, table: str) -> dict[str, set[str]]:
+    """The methods each column of `table` is stored by."""
+    rows = con.sql(
+        "SELECT column_name, compression FROM pragma_storage_info(?) "
+        "WHERE segment_type <> 'VALIDITY'",
+        params=[table],
+    ).fetchall()
+    methods: dict[str, set[str]] = {}
+    for column, method in rows:
+        methods.setdefault(column, set()).add(method)
+    return methods
 
 
 def _warehouse(path: Path) -> dict[str, list[tuple[object, ...]]]:
@@ -232,7 +249,39 @@ def test_a_full_build_puts_the_daily_fact_in_the_warehouse_in_date_order(
             "SELECT comment FROM duckdb_tables() WHERE table_name = 'fct_inventory_daily'"
         ).fetchone()
         assert comment is not None and "one row per product, location and day" in comment[0]
+        # every column stored by the method named for it (a constant segment aside)
+        slices = gold_table("fct_inventory_daily").by_month
+        assert slices is not None
+        stored = {
+            column: {method.upper() for method in methods} - {"CONSTANT"}
+            for column, methods in _storage(con, "fct_inventory_daily").items()
+        }
+        assert stored.keys() == slices.compression.keys()
+        assert all(stored[c] <= {m.upper()} for c, m in slices.compression.items()), stored
     assert not list(settings.warehouse_path.parent.glob(".warehouse.duckdb.*"))
+
+
+def test_a_table_built_aside_keeps_the_storage_methods_named_for_later_rows(
+    tmp_path: Path,
+) -> None:
+    runs = "SELECT range // 5000 AS counted, range // 5000 AS chosen FROM range({}, {})"
+    path = tmp_path / "warehouse.duckdb"
+    with duckdb.connect() as con:
+        building = attach_build(con, path, "r1")
+        stored = build_aside(
+            con,
+            "t",
+            [runs.format(0, 200_000), runs.format(200_000, 400_000)],
+            {"counted": "bitpacking"},
+        )
+        assert stored == f"{BUILDING}.main.t"
+        con.execute(f"DETACH {BUILDING}")
+    with duckdb.connect(str(building)) as con:
+        con.execute(f"INSERT INTO t {runs.format(400_000, 600_000)}")  # a later patch
+        con.execute("CHECKPOINT")
+        # (runs, which DuckDB itself stores as RLE, as `chosen` shows)
+        assert _storage(con, "t") == {"counted": {"BitPacking"}, "chosen": {"RLE"}}
+        assert con.sql("SELECT count(*), sum(counted) FROM t").fetchone() == (600_000, 35_700_000)
 
 
 def test_a_full_build_failing_after_gold_keeps_the_last_warehouse_and_leaves_no_file(

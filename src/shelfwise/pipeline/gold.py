@@ -10,7 +10,7 @@ replenishment: add columns freely, never rename or drop those.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from shelfwise.pipeline.engines.base import Dialect
@@ -25,10 +25,16 @@ class MonthSlices:
     """A table that can also be built a month at a time, its rows landing in date order (a
     later patch of its newest days then touches only the last row groups): `spans` is kept
     once as a table, then `days(dialect, spans table, first day, last day)` gives each
-    month's rows."""
+    month's rows.
+
+    `compression` names a storage method per column for an engine that can be told one
+    (DuckDB): the method the engine would pick, given up front, spares it trying every
+    method on every segment of every column.
+    """
 
     spans: Callable[[Dialect], str]
     days: Callable[[Dialect, str, str, str], str]
+    compression: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -282,6 +288,30 @@ FROM (SELECT q.*, {d.day_series(lo, hi)} AS day FROM {spans} q {within}) expande
 """
 
 
+# A span's values repeat over its days, so every column but the date is runs (RLE); the date
+# counts up by one within a span (bit-packed, as frame-of-reference deltas). These are what
+# DuckDB picks itself; named, they spare it analysing each segment with every method: storing
+# the 52 M rows at 1 M order lines took 10.0-11.0 instead of 13.3-16.0 CPU seconds.
+_INVENTORY_DAYS_COMPRESSION = {
+    "date": "bitpacking",
+    **{
+        column: "rle"
+        for column in (
+            "product_id",
+            "location_id",
+            "units_sold",
+            "units_received",
+            "on_hand_close",
+            "stocked_out",
+            "unit_price",
+            "promo_discount",
+            "product_key",
+            "month",
+        )
+    },
+}
+
+
 def _fct_purchase_receipts(d: Dialect) -> str:
     ordered = "CAST(po.ordered_at AS DATE)"
     first = "CAST(r.first_received_at AS DATE)"
@@ -528,7 +558,7 @@ GOLD_TABLES: tuple[GoldTable, ...] = (
             "date": ("dim_date", "date"),
         },
         recent_sql=_fct_inventory_daily,
-        by_month=MonthSlices(_inventory_spans, _inventory_days),
+        by_month=MonthSlices(_inventory_spans, _inventory_days, _INVENTORY_DAYS_COMPRESSION),
     ),
     GoldTable(
         "agg_inventory_monthly",

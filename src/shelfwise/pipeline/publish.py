@@ -69,11 +69,27 @@ def attach_build(con: duckdb.DuckDBPyConnection, path: Path, run_id: str) -> Pat
     return building
 
 
-def build_aside(con: duckdb.DuckDBPyConnection, name: str, parts: Sequence[str]) -> str:
+def build_aside(
+    con: duckdb.DuckDBPyConnection,
+    name: str,
+    parts: Sequence[str],
+    compression: Mapping[str, str] | None = None,
+) -> str:
     """Table `name` in the attached build file, from the rows of each query of `parts` in
-    turn (so in their order); returns its qualified name."""
+    turn (so in their order), its columns stored by the methods `compression` names (kept by
+    the table for later writes too); returns its qualified name."""
     target = f"{BUILDING}.main.{name}"
-    con.execute(f"CREATE TABLE {target} AS {parts[0]}")
+    if not compression:
+        con.execute(f"CREATE TABLE {target} AS {parts[0]}")
+    else:
+        columns = con.execute(f"DESCRIBE {parts[0]}").fetchall()
+        definitions = ", ".join(
+            f'"{column}" {kind}'
+            + (f" USING COMPRESSION {compression[column]}" if column in compression else "")
+            for column, kind, *_ in columns
+        )
+        con.execute(f"CREATE TABLE {target} ({definitions})")
+        con.execute(f"INSERT INTO {target} {parts[0]}")
     for part in parts[1:]:
         con.execute(f"INSERT INTO {target} {part}")
     return target

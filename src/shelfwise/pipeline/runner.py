@@ -550,7 +550,7 @@ def _build_into_warehouse(ctx: RunContext, table: GoldTable) -> int | None:
     try:
         days = table.by_month.days
         parts = [days(ctx.engine.dialect, spans, first, last) for first, last in months]
-        stored = build_aside(con, table.name, parts)
+        stored = build_aside(con, table.name, parts, table.by_month.compression)
     finally:
         ctx.engine.drop(spans)
     ctx.prebuilt.add(table.name)
