@@ -20,6 +20,7 @@ import shutil
 from collections.abc import Callable, Mapping, Sequence, Set
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import duckdb
 
@@ -228,7 +229,7 @@ def publish_warehouse(
     prebuilt: Set[str] = frozenset(),
     copied: Callable[[], object] | None = None,
     attached: bool = False,
-    before_swap: Callable[[], object] | None = None,
+    before_swap: Callable[[Mapping[str, tuple[str, str]], Set[str]], object] | None = None,
 ) -> None:
     """Copy lake tables into a new DuckDB file and swap it in atomically.
 
@@ -248,8 +249,9 @@ def publish_warehouse(
     current warehouse to the build path (started earlier); without it, a patch copies it here.
     `attached`: that copy is attached to `con` already (`attach_copy`).
 
-    `before_swap`: called once the file is complete and the lake written, just before the swap
-    (the PostgreSQL warehouse: if it fails, the current file stays in place).
+    `before_swap`: called once the file is complete and the lake written, just before the swap,
+    with the patches and unchanged tables the file got (none when it was built whole): the
+    PostgreSQL warehouse; if it fails, the current file stays in place.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
     building = building_path(path, run_id)
@@ -308,7 +310,7 @@ def publish_warehouse(
             return
         lake_written()
         if before_swap is not None:
-            before_swap()
+            before_swap(patches if patching else {}, unchanged if patching else frozenset())
         _fsync(building)
         keep_previous(path)
         building.replace(path)  # atomic rename: readers see old or new, never half
@@ -370,42 +372,146 @@ def _libpq(url: str) -> str:
     return libpq_dsn(parsed)
 
 
-def publish_postgres(
-    url: str, lake: Lake, items: Sequence[Published], comments: Mapping[str, str]
-) -> None:
-    """Load each table as `<name>__staging`, then swap all of them in one transaction.
+VERSION_TABLE = "shelfwise_warehouse_version"  # in PostgreSQL: the run whose gold it holds
 
-    The swap replaces each table, so what others granted on it is granted again on its new
-    version; a view on a gold table would make PostgreSQL refuse the swap, so such views are
-    named before anything is loaded. A failed push leaves no staging tables behind."""
+
+@dataclass(frozen=True)
+class PostgresPatch:
+    """What a daily run changed (as `publish_warehouse` applied it to the DuckDB file), for a
+    PostgreSQL warehouse that holds the gold run `base` published."""
+
+    base: str
+    patches: Mapping[str, tuple[str, str]]
+    unchanged: Set[str]
+
+
+def publish_postgres(
+    url: str,
+    lake: Lake,
+    items: Sequence[Published],
+    comments: Mapping[str, str],
+    *,
+    run_id: str,
+    indexed: Mapping[str, str] | None = None,
+    patch: PostgresPatch | None = None,
+) -> str:
+    """Load each table as `<name>__staging`, then swap all of them in one transaction;
+    returns "patched" or "replaced".
+
+    With `patch`, when the warehouse holds the gold of run `patch.base` (its
+    `shelfwise_warehouse_version` row says so, and the patched tables have the lake's
+    columns), the transaction only replaces the patched tables' rows from their first day on
+    and leaves the unchanged tables alone: a daily run at 1 M order lines sent the whole
+    52 M-row daily fact again otherwise (76 s). Any doubt (another run's gold, a table of an
+    older release, no version row) and every table is replaced.
+
+    `indexed` (table -> date column): tables a patch deletes from by that column, given a
+    BRIN index when they are replaced (tiny; rows land in date order). At 1 M order lines it
+    took a day's delete from the daily fact from 4.3 to 0.5 s, and 10 s to build.
+
+    A replaced table's grants are given to its new version; a view on a table being replaced
+    would make PostgreSQL refuse the swap, so such views are named before anything is loaded.
+    A failed push leaves no staging tables behind."""
+    indexed = indexed or {}
     con = connect()
     try:
         load_extension(con, "postgres")
         con.execute(f"ATTACH {quote(_libpq(url))} AS pg (TYPE postgres)")
-        tables = [item.name for item in items]
-        _refuse_dependent_views(con, tables)
-        grants = _grants(con, tables)
-        staged = [f"{name}__staging" for name in tables]
+        patched: Mapping[str, tuple[str, str]] = {}
+        kept: Set[str] = frozenset()
+        if patch is not None and _holds_version(con, lake, items, patch):
+            patched, kept = patch.patches, patch.unchanged
+        sent = [item for item in items if item.name not in kept]
+        replaced = [item.name for item in sent if item.name not in patched]
+        _refuse_dependent_views(con, replaced)
+        grants = _grants(con, replaced) if replaced else []
+        staged = [f"{item.name}__staging" for item in sent]
         try:
             _drop_staging(con, staged)
-            for item, staging in zip(items, staged, strict=True):
-                _copy(con, lake, item, f"pg.public.{staging}")
             swap = ["BEGIN"]
-            for name, staging in zip(tables, staged, strict=True):
-                swap.append(f"DROP TABLE IF EXISTS {name}")
-                swap.append(f"ALTER TABLE {staging} RENAME TO {name}")
+            for item, staging in zip(sent, staged, strict=True):
+                name = item.name
+                if name in patched:
+                    column, since = patched[name]
+                    swap.append(f"DELETE FROM {name} WHERE {column} >= DATE '{since}'")
+                    rows = _rows_of(lake, item, None)
+                    if rows is not None:
+                        con.execute(
+                            f"CREATE TABLE pg.public.{staging} AS SELECT * FROM {rows} "
+                            f"WHERE {column} >= CAST('{since}' AS DATE)"
+                        )
+                        swap += [
+                            f"INSERT INTO {name} SELECT * FROM {staging}",
+                            f"DROP TABLE {staging}",
+                        ]
+                    # (the ranges of the new rows; a table of an older release has no index)
+                    swap.append(
+                        "SELECT brin_summarize_new_values(i) FROM "
+                        f"(SELECT to_regclass('{_index(name)}') AS i) x WHERE i IS NOT NULL"
+                    )
+                    continue
+                _copy(con, lake, item, f"pg.public.{staging}")
+                swap += [f"DROP TABLE IF EXISTS {name}", f"ALTER TABLE {staging} RENAME TO {name}"]
+                if name in indexed:
+                    _postgres(
+                        con,
+                        f"CREATE INDEX {_index(staging)} ON {staging} USING brin ({indexed[name]})",
+                    )
+                    swap.append(f"ALTER INDEX {_index(staging)} RENAME TO {_index(name)}")
+                # (statistics now, not at autovacuum's leisure: without them PostgreSQL reads
+                # the whole daily fact to delete a day, ignoring its index)
+                _postgres(con, f"ANALYZE {staging}")
                 if name in comments:
                     swap.append(f"COMMENT ON TABLE {name} IS {quote(comments[name])}")
             swap.extend(grants)
-            swap.append("COMMIT")
-            statement = "; ".join(swap)
-            con.execute(f"CALL postgres_execute('pg', {quote(statement)})")
+            swap += [
+                f"CREATE TABLE IF NOT EXISTS {VERSION_TABLE} "
+                "(run_id TEXT NOT NULL, published_at TIMESTAMPTZ NOT NULL)",
+                f"DELETE FROM {VERSION_TABLE}",
+                f"INSERT INTO {VERSION_TABLE} VALUES ({quote(run_id)}, now())",
+                "COMMIT",
+            ]
+            _postgres(con, "; ".join(swap))
         except Exception:
             with contextlib.suppress(Exception):  # (the error that matters is the first)
                 _drop_staging(con, staged)
             raise
     finally:
         con.close()
+    return "patched" if patched or kept else "replaced"
+
+
+def _index(table: str) -> str:
+    return f"{table}__by_day"
+
+
+def _postgres(con: duckdb.DuckDBPyConnection, statement: str) -> None:
+    con.execute(f"CALL postgres_execute('pg', {quote(statement)})")
+
+
+def _holds_version(
+    con: duckdb.DuckDBPyConnection, lake: Lake, items: Sequence[Published], patch: PostgresPatch
+) -> bool:
+    """Whether the PostgreSQL warehouse holds the gold of run `patch.base`, with every table
+    a patch keeps or patches in the lake's columns."""
+    if _postgres_rows(con, f"SELECT to_regclass({quote(VERSION_TABLE)})::text") == [(None,)]:
+        return False
+    version = _postgres_rows(con, f"SELECT run_id FROM {VERSION_TABLE}")
+    if version != [(patch.base,)]:
+        return False
+    touched = [i for i in items if i.name in patch.patches or i.name in patch.unchanged]
+    if not touched:
+        return True
+    names = ", ".join(quote(i.name) for i in touched)
+    held: dict[str, list[str]] = {}
+    for table, column in _postgres_rows(
+        con,
+        "SELECT table_name, column_name FROM information_schema.columns "
+        f"WHERE table_schema = 'public' AND table_name IN ({names}) "
+        "ORDER BY table_name, ordinal_position",
+    ):
+        held.setdefault(table, []).append(column)
+    return all(held.get(i.name) == lake.empty_table(i.layer, i.table).schema.names for i in touched)
 
 
 def _in_public(tables: Sequence[str]) -> str:
@@ -413,11 +519,13 @@ def _in_public(tables: Sequence[str]) -> str:
     return f"n.nspname = 'public' AND c.relname IN ({names})"
 
 
-def _postgres_rows(con: duckdb.DuckDBPyConnection, sql: str) -> list[tuple[str, ...]]:
+def _postgres_rows(con: duckdb.DuckDBPyConnection, sql: str) -> list[tuple[Any, ...]]:
     return con.execute(f"SELECT * FROM postgres_query('pg', {quote(sql)})").fetchall()
 
 
 def _refuse_dependent_views(con: duckdb.DuckDBPyConnection, tables: Sequence[str]) -> None:
+    if not tables:
+        return
     views = _postgres_rows(
         con,
         "SELECT DISTINCT vn.nspname || '.' || v.relname, c.relname "
@@ -456,4 +564,4 @@ def _grants(con: duckdb.DuckDBPyConnection, tables: Sequence[str]) -> list[str]:
 
 def _drop_staging(con: duckdb.DuckDBPyConnection, staged: Sequence[str]) -> None:
     for staging in staged:
-        con.execute(f"CALL postgres_execute('pg', 'DROP TABLE IF EXISTS {staging}')")
+        _postgres(con, f"DROP TABLE IF EXISTS {staging}")

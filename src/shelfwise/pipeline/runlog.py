@@ -237,6 +237,20 @@ class RunLog:
                 )
             return summaries
 
+    def last_published(self, other_than: str) -> str | None:
+        """The newest run but `other_than` that succeeded and published: the run whose gold
+        the warehouses hold (a run that found no change publishes nothing)."""
+        if not self.path.exists():
+            return None
+        with self._connect() as con:
+            found = con.execute(
+                "SELECT r.run_id FROM runs r JOIN steps s ON s.run_id = r.run_id "
+                "WHERE r.status = 'succeeded' AND s.name = 'publish' AND s.status = 'succeeded' "
+                "AND r.run_id <> ? ORDER BY r.started_at DESC LIMIT 1",
+                (other_than,),
+            ).fetchone()
+        return str(found[0]) if found else None
+
     def last_status(self) -> str | None:
         runs = self.recent(2)
         # the newest is the run in progress; the one before it tells whether gold is current

@@ -14,7 +14,7 @@ import functools
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence, Set
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -52,6 +52,7 @@ from shelfwise.pipeline.maintenance import (
 )
 from shelfwise.pipeline.preflight import check_setup
 from shelfwise.pipeline.publish import (
+    PostgresPatch,
     Published,
     attach_build,
     attach_copy,
@@ -787,6 +788,24 @@ def _publish(ctx: RunContext, plan: GoldPlan, changed: set[str]) -> None:
 
         items = warehouse_tables(lake.exists)
         comments = comments_for(items)
+        pushed: list[str] = []
+
+        def push(patches: Mapping[str, tuple[str, str]], unchanged: Set[str]) -> None:
+            assert ctx.settings.warehouse_url
+            base = ctx.log.last_published(ctx.run.run_id)
+            patch = PostgresPatch(base, patches, unchanged) if base else None
+            pushed.append(
+                publish_postgres(
+                    ctx.settings.warehouse_url,
+                    lake,
+                    items,
+                    comments,
+                    run_id=ctx.run.run_id,
+                    indexed={t.name: t.recent_by for t in GOLD_TABLES if t.recent_sql},
+                    patch=patch if patches or unchanged else None,
+                )
+            )
+
         publish = functools.partial(
             publish_warehouse,
             ctx.settings.warehouse_path,
@@ -800,13 +819,7 @@ def _publish(ctx: RunContext, plan: GoldPlan, changed: set[str]) -> None:
             copied=ctx.copy.result if ctx.copy is not None else None,
             attached=ctx.copy_attached,
             # (pushed before the swap: if it fails, the run leaves both warehouses as they were)
-            before_swap=(
-                functools.partial(
-                    publish_postgres, ctx.settings.warehouse_url, lake, items, comments
-                )
-                if ctx.settings.warehouse_url
-                else None
-            ),
+            before_swap=push if ctx.settings.warehouse_url else None,
         )
         connection = engine.duckdb_connection()
         if (recent or ctx.prebuilt) and connection is not None and engine.parallel_steps:
@@ -831,8 +844,8 @@ def _publish(ctx: RunContext, plan: GoldPlan, changed: set[str]) -> None:
             step.detail["patched"] = {name: f"{c} >= {d}" for name, (c, d) in recent.items()}
         if plan.reused:
             step.detail["kept"] = sorted(plan.reused)
-        if ctx.settings.warehouse_url:
-            step.detail["postgres"] = "published"
+        if pushed:
+            step.detail["postgres"] = pushed[-1]
 
     ctx.step("publish", work)
 
