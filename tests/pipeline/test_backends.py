@@ -13,15 +13,22 @@ from sqlalchemy import create_engine, text
 
 from shelfwise.config import Settings
 from shelfwise.pipeline import PipelineFailed, run_pipeline
-from shelfwise.pipeline.duckdb_support import attach_source, connect
+from shelfwise.pipeline.duckdb_support import (
+    attach_source,
+    connect,
+    libpq_dsn,
+    load_extension,
+    quote,
+)
 from shelfwise.pipeline.gold import GOLD_NAMES
+from shelfwise.pipeline.runlog import RunSummary
 from shelfwise.store.db import Database, normalize_url
 from shelfwise.store.schema import upgrade
 from shelfwise.synth import generate
 from tests.dbservers import RunningServer
 from tests.pipeline.conftest import TINY, settings_for
 from tests.pipeline.helpers import KEYS, assert_same_gold, gold_frames
-from tests.pipeline.test_run import add_orders
+from tests.pipeline.test_run import _add_orders, add_orders
 
 
 def _generated(url: str) -> str:
@@ -159,3 +166,76 @@ def test_a_postgres_push_keeps_grants_and_names_the_views_that_block_it(
             con.execute(text(f"DROP OWNED BY {role}"))
             con.execute(text(f"DROP ROLE {role}"))
         engine.dispose()
+
+
+def _postgres_step(run: RunSummary) -> object:
+    return next(s for s in run.steps if s.name == "publish").detail.get("postgres")
+
+
+def _assert_postgres_holds(settings: Settings, url: str) -> None:
+    """Every table of the DuckDB warehouse, row for row, in the PostgreSQL one."""
+    con = connect()
+    try:
+        load_extension(con, "postgres")
+        con.execute(f"ATTACH {quote(str(settings.warehouse_path))} AS wh (READ_ONLY)")
+        con.execute(f"ATTACH {quote(libpq_dsn(url))} AS pg (TYPE postgres, READ_ONLY)")
+        names = [
+            n
+            for (n,) in con.sql(
+                "SELECT table_name FROM duckdb_tables() WHERE database_name = 'wh'"
+            ).fetchall()
+        ]
+        assert set(GOLD_NAMES) <= set(names)
+        for name in names:
+            for left, right in (
+                (f"wh.{name}", f"pg.public.{name}"),
+                (f"pg.public.{name}", f"wh.{name}"),
+            ):
+                differing = con.sql(
+                    f"SELECT count(*) FROM (SELECT * FROM {left} EXCEPT ALL SELECT * FROM {right})"
+                ).fetchone()
+                assert differing == (0,), (name, left)
+    finally:
+        con.close()
+
+
+@pytest.mark.postgres
+def test_a_daily_run_patches_the_postgres_warehouse_that_holds_the_last_gold(
+    warehouse_url: str, settings: Settings, store: Path
+) -> None:
+    """A daily run sends PostgreSQL only the recent rows of the tables it patched (the daily
+    fact, sales...), when the warehouse holds the gold of the run that published last; a
+    warehouse holding anything else gets every table."""
+    pushed = settings.model_copy(update={"warehouse_url": warehouse_url})
+    first = run_pipeline(pushed)
+    assert _postgres_step(first) == "replaced"
+    _add_orders(store, 3)
+
+    second = run_pipeline(pushed)
+    quiet = run_pipeline(pushed)  # nothing changed: nothing published
+    _add_orders(store, 3)
+    third = run_pipeline(pushed)
+
+    assert next(s for s in quiet.steps if s.name == "publish").status == "skipped"
+    assert _postgres_step(second) == _postgres_step(third) == "patched"
+    _assert_postgres_holds(pushed, warehouse_url)
+    engine = create_engine(normalize_url(warehouse_url))
+    try:
+        with engine.begin() as con:
+            version = con.execute(text("SELECT run_id FROM shelfwise_warehouse_version"))
+            assert version.scalars().all() == [third.run_id]
+            indexes = con.execute(
+                text("SELECT indexname FROM pg_indexes WHERE tablename = 'fct_inventory_daily'")
+            )
+            assert indexes.scalars().all() == ["fct_inventory_daily__by_day"]
+            # another run's gold (a second home pushing here, a restore): replaced whole
+            con.execute(text("UPDATE shelfwise_warehouse_version SET run_id = 'elsewhere'"))
+            con.execute(text("DELETE FROM fct_sales WHERE order_line_id = 1"))
+    finally:
+        engine.dispose()
+    _add_orders(store, 3)
+
+    fourth = run_pipeline(pushed)
+
+    assert _postgres_step(fourth) == "replaced"
+    _assert_postgres_holds(pushed, warehouse_url)
