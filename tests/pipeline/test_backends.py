@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from datetime import date
 from pathlib import Path
 
 import duckdb
 import pandas as pd
+import pyarrow as pa
 import pytest
 from sqlalchemy import create_engine, text
 
 from shelfwise.config import Settings
-from shelfwise.pipeline import PipelineFailed, run_pipeline
+from shelfwise.pipeline import PipelineFailed, publish, run_pipeline
 from shelfwise.pipeline.duckdb_support import (
     attach_source,
     connect,
@@ -21,6 +23,8 @@ from shelfwise.pipeline.duckdb_support import (
     quote,
 )
 from shelfwise.pipeline.gold import GOLD_NAMES
+from shelfwise.pipeline.lake import DeltaLake, Lake, ParquetLake
+from shelfwise.pipeline.publish import PostgresPatch, Published, publish_postgres
 from shelfwise.pipeline.runlog import RunSummary
 from shelfwise.store.db import Database, normalize_url
 from shelfwise.store.schema import upgrade
@@ -227,7 +231,7 @@ def test_a_daily_run_patches_the_postgres_warehouse_that_holds_the_last_gold(
             indexes = con.execute(
                 text("SELECT indexname FROM pg_indexes WHERE tablename = 'fct_inventory_daily'")
             )
-            assert indexes.scalars().all() == ["fct_inventory_daily__by_day"]
+            assert indexes.scalars().all() == ["fct_inventory_daily__brin"]
             # another run's gold (a second home pushing here, a restore): replaced whole
             con.execute(text("UPDATE shelfwise_warehouse_version SET run_id = 'elsewhere'"))
             con.execute(text("DELETE FROM fct_sales WHERE order_line_id = 1"))
@@ -239,3 +243,90 @@ def test_a_daily_run_patches_the_postgres_warehouse_that_holds_the_last_gold(
 
     assert _postgres_step(fourth) == "replaced"
     _assert_postgres_holds(pushed, warehouse_url)
+
+
+def _days(days: list[int], value: int) -> pa.RecordBatchReader:
+    return pa.table(
+        {
+            "date": pa.array([date(2024, 1, d) for d in days], pa.date32()),
+            "value": pa.array([value] * len(days), pa.int64()),
+        }
+    ).to_reader()
+
+
+def _published(url: str, table: str) -> list[tuple[object, ...]]:
+    engine = create_engine(normalize_url(url))
+    try:
+        with engine.connect() as con:
+            return [tuple(r) for r in con.execute(text(f"SELECT * FROM {table} ORDER BY 1, 2"))]
+    finally:
+        engine.dispose()
+
+
+SALES = Published("gold", "sales", "sales")
+STOCK = Published("gold", "stock", "stock")
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("lake_kind", [DeltaLake, ParquetLake])
+def test_a_postgres_patch_from_either_lake_sends_only_the_recent_rows(
+    warehouse_url: str, tmp_path: Path, lake_kind: type[Lake], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The Delta lake (DuckDB engine) and the Parquet lake (Spark engine): a patch replaces
+    the recent rows and leaves a kept table as PostgreSQL has it; the version row is checked
+    again inside the transaction."""
+    lake = lake_kind(tmp_path / "lake")
+    lake.overwrite("gold", "sales", _days([1, 2, 3], 1))
+    lake.overwrite("gold", "stock", _days([1], 5))
+    items = [SALES, STOCK]
+    first = publish_postgres(warehouse_url, lake, items, {}, run_id="r1", indexed={"sales": "date"})
+    engine = create_engine(normalize_url(warehouse_url))
+    try:
+        with engine.begin() as con:  # (a kept table is not sent again: this stays)
+            con.execute(text("INSERT INTO stock VALUES (DATE '2024-01-09', 9)"))
+    finally:
+        engine.dispose()
+    lake.replace_where("gold", "sales", _days([3, 4], 2), "date", "2024-01-03")
+
+    second = publish_postgres(
+        warehouse_url,
+        lake,
+        items,
+        {},
+        run_id="r2",
+        patch=PostgresPatch("r1", {"sales": ("date", "2024-01-03")}, {"stock"}),
+    )
+
+    assert (first, second) == ("replaced", "patched")
+    assert _published(warehouse_url, "sales") == [
+        (date(2024, 1, 1), 1),
+        (date(2024, 1, 2), 1),
+        (date(2024, 1, 3), 2),
+        (date(2024, 1, 4), 2),
+    ]
+    assert _published(warehouse_url, "stock") == [(date(2024, 1, 1), 5), (date(2024, 1, 9), 9)]
+    assert _published(warehouse_url, "shelfwise_warehouse_version")[0][0] == "r2"
+
+    # Another home published between this push's check and its transaction: the
+    # transaction fails, changes nothing and leaves no staging table.
+    monkeypatch.setattr(publish, "_holds_version", lambda *_: True)
+    lake.replace_where("gold", "sales", _days([4], 3), "date", "2024-01-04")
+    with pytest.raises(duckdb.Error, match="another run published there"):
+        publish_postgres(
+            warehouse_url,
+            lake,
+            items,
+            {},
+            run_id="r3",
+            patch=PostgresPatch("elsewhere", {"sales": ("date", "2024-01-04")}, {"stock"}),
+        )
+    assert _published(warehouse_url, "sales")[-1] == (date(2024, 1, 4), 2)
+    assert _published(warehouse_url, "shelfwise_warehouse_version")[0][0] == "r2"
+    tables = _published(
+        warehouse_url, "(SELECT tablename, 0 FROM pg_tables WHERE schemaname = 'public') t"
+    )
+    assert sorted(str(name) for name, _ in tables) == [
+        "sales",
+        "shelfwise_warehouse_version",
+        "stock",
+    ]

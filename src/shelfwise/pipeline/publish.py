@@ -85,7 +85,9 @@ def build_aside(
     else:
         columns = con.execute(f"DESCRIBE {parts[0]}").fetchall()
         definitions = ", ".join(
-            f'"{column}" {kind}'
+            '"'
+            + column.replace('"', '""')
+            + f'" {kind}'
             + (f" USING COMPRESSION {compression[column]}" if column in compression else "")
             for column, kind, *_ in columns
         )
@@ -395,19 +397,21 @@ def publish_postgres(
     indexed: Mapping[str, str] | None = None,
     patch: PostgresPatch | None = None,
 ) -> str:
-    """Load each table as `<name>__staging`, then swap all of them in one transaction;
-    returns "patched" or "replaced".
+    """Push gold to PostgreSQL in one transaction; returns "patched" or "replaced".
 
+    Replaced: every table is loaded as `<name>__staging`, then all are renamed into place.
     With `patch`, when the warehouse holds the gold of run `patch.base` (its
-    `shelfwise_warehouse_version` row says so, and the patched tables have the lake's
-    columns), the transaction only replaces the patched tables' rows from their first day on
-    and leaves the unchanged tables alone: a daily run at 1 M order lines sent the whole
-    52 M-row daily fact again otherwise (76 s). Any doubt (another run's gold, a table of an
-    older release, no version row) and every table is replaced.
+    `shelfwise_warehouse_version` row says so, and the tables patched or kept have the lake's
+    columns), only the patched tables' rows from their first day on are loaded and replaced,
+    the unchanged tables are left alone, and the others are replaced: a daily run at 1 M
+    order lines sent the whole 52 M-row daily fact again otherwise (76 s). Any doubt (another
+    run's gold, a table of an older release, no version row) and every table is replaced. The
+    transaction checks the version again under a lock, so a push from elsewhere in between
+    fails this one instead of being patched over.
 
     `indexed` (table -> date column): tables a patch deletes from by that column, given a
-    BRIN index when they are replaced (tiny, since rows land month by month) and, as every
-    replaced table, fresh statistics. At 1 M order lines a day's delete from the daily fact
+    BRIN index when they are replaced (tiny, since rows land month by month). Every replaced
+    table is analysed before the swap. At 1 M order lines a day's delete from the daily fact
     then took 0.5 s instead of 4.3 s; the index took 10 s to build.
 
     A replaced table's grants are given to its new version; a view on a table being replaced
@@ -430,6 +434,8 @@ def publish_postgres(
         try:
             _drop_staging(con, staged)
             swap = ["BEGIN"]
+            if patch is not None and (patched or kept):
+                swap += _still_at(patch.base)
             for item, staging in zip(sent, staged, strict=True):
                 name = item.name
                 if name in patched:
@@ -483,7 +489,21 @@ def publish_postgres(
 
 
 def _index(table: str) -> str:
-    return f"{table}__by_day"
+    return f"{table}__brin"
+
+
+def _still_at(base: str) -> list[str]:
+    """Statements that hold the version row until the transaction ends and fail it unless
+    the row still names run `base` (a push from another home may have come in between)."""
+    message = (
+        "the PostgreSQL warehouse changed while this run pushed to it (another run published "
+        "there); nothing was changed, run again"
+    )
+    return [
+        f"LOCK TABLE {VERSION_TABLE} IN EXCLUSIVE MODE",
+        f"DO $$ BEGIN IF (SELECT min(run_id) FROM {VERSION_TABLE}) IS DISTINCT FROM "
+        f"{quote(base)} THEN RAISE EXCEPTION {quote(message)}; END IF; END $$",
+    ]
 
 
 def _postgres(con: duckdb.DuckDBPyConnection, statement: str) -> None:
@@ -512,7 +532,16 @@ def _holds_version(
         "ORDER BY table_name, ordinal_position",
     ):
         held.setdefault(table, []).append(column)
-    return all(held.get(i.name) == lake.empty_table(i.layer, i.table).schema.names for i in touched)
+    return all(held.get(i.name) == _lake_columns(con, lake, i) for i in touched)
+
+
+def _lake_columns(con: duckdb.DuckDBPyConnection, lake: Lake, item: Published) -> list[str] | None:
+    """The columns, in order, of the relation a push builds `item` from (None when the lake
+    table has no rows, a doubt)."""
+    rows = _rows_of(lake, item, None)
+    if rows is None:
+        return None
+    return [str(column) for column, *_ in con.execute(f"DESCRIBE SELECT * FROM {rows}").fetchall()]
 
 
 def _in_public(tables: Sequence[str]) -> str:
