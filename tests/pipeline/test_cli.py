@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -169,3 +172,27 @@ def test_the_demo_stops_at_a_failing_pipeline_with_the_reason(
     assert result.exit_code == 1, output
     assert "bad pipeline setting: SHELFWISE_PIPELINE_RETAIN_HOURS='a week'" in output
     assert "Traceback" not in output and "demand forecasts" not in output
+
+
+@pytest.mark.spark
+def test_a_spark_master_spark_cannot_use_is_named_with_spark_s_reason(
+    tmp_path: Path, store: Path
+) -> None:
+    """In a process of its own: the tests' Spark session would otherwise be reused, and the
+    master setting never read."""
+    env = {
+        **os.environ,
+        "SHELFWISE_HOME": str(tmp_path / "home"),
+        "SHELFWISE_DATABASE_URL": f"sqlite:///{store}",
+        "SHELFWISE_SPARK_MASTER": "nonsense://cluster:7077",
+    }
+    cli = "from shelfwise.cli import app; app()"
+    command = [sys.executable, "-c", cli, "pipeline", "run", "--engine", "spark"]
+
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+
+    said = " ".join(done.stderr.split())
+    assert done.returncode == 1, said
+    assert "could not start Spark with SHELFWISE_SPARK_MASTER='nonsense://cluster:7077'" in said
+    assert "Master must either be yarn or start with spark, k8s, or local" in said  # Spark's
+    assert "No warehouse was published" in said
