@@ -244,6 +244,16 @@ def test_a_daily_run_patches_the_postgres_warehouse_that_holds_the_last_gold(
     assert _postgres_step(fourth) == "replaced"
     _assert_postgres_holds(pushed, warehouse_url)
 
+    # A run without the URL moves the DuckDB file on; the next run finds no change in the
+    # store but a PostgreSQL warehouse behind: it publishes instead of stopping.
+    _add_orders(store, 3)
+    run_pipeline(settings)
+    caught_up = run_pipeline(pushed)
+
+    assert _postgres_step(caught_up) == "replaced"
+    _assert_postgres_holds(pushed, warehouse_url)
+    assert _postgres_step(run_pipeline(pushed)) is None  # now nothing to do
+
 
 def _days(days: list[int], value: int) -> pa.RecordBatchReader:
     return pa.table(

@@ -515,10 +515,7 @@ def _holds_version(
 ) -> bool:
     """Whether the PostgreSQL warehouse holds the gold of run `patch.base`, with every table
     a patch keeps or patches in the lake's columns."""
-    if _postgres_rows(con, f"SELECT to_regclass({quote(VERSION_TABLE)})::text") == [(None,)]:
-        return False
-    version = _postgres_rows(con, f"SELECT run_id FROM {VERSION_TABLE}")
-    if version != [(patch.base,)]:
+    if not _holds_run(con, patch.base):
         return False
     touched = [i for i in items if i.name in patch.patches or i.name in patch.unchanged]
     if not touched:
@@ -533,6 +530,23 @@ def _holds_version(
     ):
         held.setdefault(table, []).append(column)
     return all(held.get(i.name) == _lake_columns(con, lake, i) for i in touched)
+
+
+def _holds_run(con: duckdb.DuckDBPyConnection, run_id: str) -> bool:
+    if _postgres_rows(con, f"SELECT to_regclass({quote(VERSION_TABLE)})::text") == [(None,)]:
+        return False
+    return _postgres_rows(con, f"SELECT run_id FROM {VERSION_TABLE}") == [(run_id,)]
+
+
+def postgres_holds(url: str, run_id: str) -> bool:
+    """Whether the PostgreSQL warehouse at `url` holds the gold run `run_id` published."""
+    con = connect()
+    try:
+        load_extension(con, "postgres")
+        con.execute(f"ATTACH {quote(_libpq(url))} AS pg (TYPE postgres, READ_ONLY)")
+        return _holds_run(con, run_id)
+    finally:
+        con.close()
 
 
 def _lake_columns(con: duckdb.DuckDBPyConnection, lake: Lake, item: Published) -> list[str] | None:

@@ -59,6 +59,7 @@ from shelfwise.pipeline.publish import (
     build_aside,
     copy_current,
     detach_copy,
+    postgres_holds,
     previous_in_copy,
     publish_postgres,
     publish_warehouse,
@@ -818,7 +819,8 @@ def _publish(ctx: RunContext, plan: GoldPlan, changed: set[str]) -> None:
             prebuilt=ctx.prebuilt,
             copied=ctx.copy.result if ctx.copy is not None else None,
             attached=ctx.copy_attached,
-            # (pushed before the swap: if it fails, the run leaves both warehouses as they were)
+            # (pushed before the swap: if it fails, the run leaves both warehouses as they were;
+            # if the swap fails after it, PostgreSQL is a run ahead until the next, full, run)
             before_swap=push if ctx.settings.warehouse_url else None,
         )
         connection = engine.duckdb_connection()
@@ -997,7 +999,24 @@ def _unchanged(ctx: RunContext, new_rows: int, log: RunLog) -> bool:
         and not ctx.run.full
         and ctx.settings.warehouse_path.exists()
         and log.last_status() == "succeeded"
+        and _postgres_current(ctx, log)
     )
+
+
+def _postgres_current(ctx: RunContext, log: RunLog) -> bool:
+    """No PostgreSQL warehouse, or one holding the gold the DuckDB file holds. It can lag
+    behind after a run without `SHELFWISE_WAREHOUSE_URL` or another home's push: a run
+    without changes then publishes (replacing it whole) instead of stopping. If PostgreSQL
+    cannot be reached, the run stops as it would have; the next run with changes finds the
+    version and pushes in full."""
+    url = ctx.settings.warehouse_url
+    if not url:
+        return True
+    published = log.last_published(ctx.run.run_id)
+    try:
+        return published is not None and postgres_holds(url, published)
+    except duckdb.Error:
+        return True
 
 
 def _skip_rest(ctx: RunContext, reason: str) -> None:
