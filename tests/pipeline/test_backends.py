@@ -9,7 +9,6 @@ from pathlib import Path
 
 import duckdb
 import pandas as pd
-import pyarrow as pa
 import pytest
 from sqlalchemy import create_engine, text
 
@@ -24,7 +23,7 @@ from shelfwise.pipeline.duckdb_support import (
 )
 from shelfwise.pipeline.gold import GOLD_NAMES
 from shelfwise.pipeline.lake import DeltaLake, Lake, ParquetLake
-from shelfwise.pipeline.publish import PostgresPatch, Published, publish_postgres
+from shelfwise.pipeline.publish import PostgresPatch, publish_postgres
 from shelfwise.pipeline.runlog import RunSummary
 from shelfwise.store.db import Database, normalize_url
 from shelfwise.store.schema import upgrade
@@ -32,6 +31,7 @@ from shelfwise.synth import generate
 from tests.dbservers import RunningServer
 from tests.pipeline.conftest import TINY, settings_for
 from tests.pipeline.helpers import KEYS, assert_same_gold, gold_frames
+from tests.pipeline.test_publish import SALES, STOCK, _rows
 from tests.pipeline.test_run import _add_orders, add_orders
 
 
@@ -89,7 +89,7 @@ def test_postgres_store_to_duckdb_and_postgres_warehouses(
     assert ordered["order_line_id"].tolist() == gold["fct_sales"]["order_line_id"].tolist()
     assert ordered["net_revenue"].sum() == gold["fct_sales"]["net_revenue"].sum()
 
-    _assert_incremental_run_reconciles_recent_days(source, settings)
+    _assert_incremental_run_reconciles_recent_rows(source, settings)
 
 
 @pytest.mark.mysql
@@ -103,10 +103,10 @@ def test_mariadb_store(mariadb_url: str, generated_store: Path, tmp_path: Path) 
     run_pipeline(from_sqlite)
     assert_same_gold(gold_frames(settings.warehouse_path), gold_frames(from_sqlite.warehouse_path))
 
-    _assert_incremental_run_reconciles_recent_days(source, settings)
+    _assert_incremental_run_reconciles_recent_rows(source, settings)
 
 
-def _assert_incremental_run_reconciles_recent_days(source: str, settings: Settings) -> None:
+def _assert_incremental_run_reconciles_recent_rows(source: str, settings: Settings) -> None:
     """New orders: the next run reconciles only the recomputed days, in the source's SQL."""
     add_orders(source, 3)
     second = run_pipeline(settings)
@@ -255,15 +255,6 @@ def test_a_daily_run_patches_the_postgres_warehouse_that_holds_the_last_gold(
     assert _postgres_step(run_pipeline(pushed)) is None  # now nothing to do
 
 
-def _days(days: list[int], value: int) -> pa.RecordBatchReader:
-    return pa.table(
-        {
-            "date": pa.array([date(2024, 1, d) for d in days], pa.date32()),
-            "value": pa.array([value] * len(days), pa.int64()),
-        }
-    ).to_reader()
-
-
 def _published(url: str, table: str) -> list[tuple[object, ...]]:
     engine = create_engine(normalize_url(url))
     try:
@@ -271,10 +262,6 @@ def _published(url: str, table: str) -> list[tuple[object, ...]]:
             return [tuple(r) for r in con.execute(text(f"SELECT * FROM {table} ORDER BY 1, 2"))]
     finally:
         engine.dispose()
-
-
-SALES = Published("gold", "sales", "sales")
-STOCK = Published("gold", "stock", "stock")
 
 
 @pytest.mark.postgres
@@ -286,8 +273,8 @@ def test_a_postgres_patch_from_either_lake_sends_only_the_recent_rows(
     the recent rows and leaves a kept table as PostgreSQL has it; the version row is checked
     again inside the transaction."""
     lake = lake_kind(tmp_path / "lake")
-    lake.overwrite("gold", "sales", _days([1, 2, 3], 1))
-    lake.overwrite("gold", "stock", _days([1], 5))
+    lake.overwrite("gold", "sales", _rows([1, 2, 3], 1))
+    lake.overwrite("gold", "stock", _rows([1], 5))
     items = [SALES, STOCK]
     first = publish_postgres(warehouse_url, lake, items, {}, run_id="r1", indexed={"sales": "date"})
     engine = create_engine(normalize_url(warehouse_url))
@@ -296,7 +283,7 @@ def test_a_postgres_patch_from_either_lake_sends_only_the_recent_rows(
             con.execute(text("INSERT INTO stock VALUES (DATE '2024-01-09', 9)"))
     finally:
         engine.dispose()
-    lake.replace_where("gold", "sales", _days([3, 4], 2), "date", "2024-01-03")
+    lake.replace_where("gold", "sales", _rows([3, 4], 2), "date", "2024-01-03")
 
     second = publish_postgres(
         warehouse_url,
@@ -320,7 +307,7 @@ def test_a_postgres_patch_from_either_lake_sends_only_the_recent_rows(
     # Another home published between this push's check and its transaction: the
     # transaction fails, changes nothing and leaves no staging table.
     monkeypatch.setattr(publish, "_holds_version", lambda *_: True)
-    lake.replace_where("gold", "sales", _days([4], 3), "date", "2024-01-04")
+    lake.replace_where("gold", "sales", _rows([4], 3), "date", "2024-01-04")
     with pytest.raises(duckdb.Error, match="another run published there"):
         publish_postgres(
             warehouse_url,

@@ -17,7 +17,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-from collections.abc import Callable, Mapping, Sequence, Set
+from collections.abc import Callable, Iterator, Mapping, Sequence, Set
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -418,10 +418,7 @@ def publish_postgres(
     would make PostgreSQL refuse the swap, so such views are named before anything is loaded.
     A failed push leaves no staging tables behind."""
     indexed = indexed or {}
-    con = connect()
-    try:
-        load_extension(con, "postgres")
-        con.execute(f"ATTACH {quote(_libpq(url))} AS pg (TYPE postgres)")
+    with _attached_postgres(url) as con:
         patched: Mapping[str, tuple[str, str]] = {}
         kept: Set[str] = frozenset()
         if patch is not None and _holds_version(con, lake, items, patch):
@@ -483,8 +480,6 @@ def publish_postgres(
             with contextlib.suppress(Exception):  # (the error that matters is the first)
                 _drop_staging(con, staged)
             raise
-    finally:
-        con.close()
     return "patched" if patched or kept else "replaced"
 
 
@@ -540,11 +535,19 @@ def _holds_run(con: duckdb.DuckDBPyConnection, run_id: str) -> bool:
 
 def postgres_holds(url: str, run_id: str) -> bool:
     """Whether the PostgreSQL warehouse at `url` holds the gold run `run_id` published."""
+    with _attached_postgres(url, read_only=True) as con:
+        return _holds_run(con, run_id)
+
+
+@contextlib.contextmanager
+def _attached_postgres(url: str, *, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A DuckDB connection with the PostgreSQL warehouse at `url` attached as `pg`."""
     con = connect()
     try:
         load_extension(con, "postgres")
-        con.execute(f"ATTACH {quote(_libpq(url))} AS pg (TYPE postgres, READ_ONLY)")
-        return _holds_run(con, run_id)
+        mode = ", READ_ONLY" if read_only else ""
+        con.execute(f"ATTACH {quote(_libpq(url))} AS pg (TYPE postgres{mode})")
+        yield con
     finally:
         con.close()
 

@@ -793,8 +793,7 @@ def _publish(ctx: RunContext, plan: GoldPlan, changed: set[str]) -> None:
 
         def push(patches: Mapping[str, tuple[str, str]], unchanged: Set[str]) -> None:
             assert ctx.settings.warehouse_url
-            base = ctx.log.last_published(ctx.run.run_id)
-            patch = PostgresPatch(base, patches, unchanged) if base else None
+            base = ctx.log.last_published(ctx.run.run_id) if patches or unchanged else None
             pushed.append(
                 publish_postgres(
                     ctx.settings.warehouse_url,
@@ -803,7 +802,7 @@ def _publish(ctx: RunContext, plan: GoldPlan, changed: set[str]) -> None:
                     comments,
                     run_id=ctx.run.run_id,
                     indexed={t.name: t.recent_by for t in GOLD_TABLES if t.recent_sql},
-                    patch=patch if patches or unchanged else None,
+                    patch=PostgresPatch(base, patches, unchanged) if base else None,
                 )
             )
 
